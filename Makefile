@@ -1,0 +1,137 @@
+# Selvedge build. `make` builds the programs; `make test` installs what is
+# missing and runs every suite (plain build, ASan+UBSan build, fuzz smoke runs,
+# integration tests against a real apiserver); `make bench` runs benchmarks.
+# The layering of lib/ is in lib/LAYERS and enforced here and by lint.
+
+CC ?= gcc
+CLANG ?= clang
+BUILD ?= build
+SAN ?= 0
+FUZZ_SECONDS ?= 15
+
+PKG_CONFIG ?= pkg-config
+PKGS_base :=
+PKGS_json := jansson
+PKGS_nft := libmnl libnftnl
+PKGS_kube := libcurl yaml-0.1
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-unused-parameter -Wvla
+CFLAGS_COMMON := -std=gnu11 $(WARN) -g -D_GNU_SOURCE -Ilib -fno-strict-aliasing \
+	-fstack-protector-strong -fPIE
+ifeq ($(SAN),1)
+CFLAGS_COMMON += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+LDFLAGS_COMMON := -fsanitize=address,undefined -pie
+else
+CFLAGS_COMMON += -O2 -D_FORTIFY_SOURCE=2
+LDFLAGS_COMMON := -pie -Wl,-z,relro,-z,now
+endif
+
+# $(call uses,PART): the layers PART may use, from lib/LAYERS.
+uses = $(wordlist 2,99,$(shell grep -E '^$(1)( |$$)' lib/LAYERS))
+# $(call pkgs,LAYERS): pkg-config packages of those layers.
+pkgs = $(strip $(foreach l,$(1),$(PKGS_$(l))))
+pkg_cflags = $(if $(call pkgs,$(1)),$(shell $(PKG_CONFIG) --cflags $(call pkgs,$(1))))
+pkg_libs = $(if $(call pkgs,$(1)),$(shell $(PKG_CONFIG) --libs $(call pkgs,$(1))))
+# Static archives of LAYERS, highest layer first as the linker wants.
+archives = $(foreach l,$(shell echo $(1) | tr ' ' '\n' | tac),$(BUILD)/libsv-$(l).a)
+
+LAYERS := $(shell awk '!/^\#/ && NF { print $$1 }' lib/LAYERS)
+LIB_LAYERS := $(filter $(LAYERS),$(notdir $(wildcard lib/*)))
+PROGRAMS := $(if $(wildcard cni/*.c),$(BUILD)/selvedge-cni) \
+	$(if $(wildcard operator/*.c),$(BUILD)/selvedge-operator)
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all programs unit-tests deps test test-unit test-integration fuzz fuzz-build bench \
+	lint format demo clean
+.DELETE_ON_ERROR:
+
+all: programs unit-tests
+
+programs: $(PROGRAMS)
+unit-tests: $(UNIT_BINS)
+
+# Objects of a layer see only their own and their used layers' packages.
+define layer_rules
+$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c lib/LAYERS | layering
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) -MMD -MP -c $$< -o $$@
+$(BUILD)/libsv-$(1).a: $(patsubst lib/$(1)/%.c,$(BUILD)/lib/$(1)/%.o,$(wildcard lib/$(1)/*.c))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LIB_LAYERS),$(eval $(call layer_rules,$(l))))
+
+# Programs: PART is the directory name (cni, operator).
+define program_rules
+$(BUILD)/$(1)/%.o: $(1)/%.c lib/LAYERS | layering
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$$(call uses,$(1))) -MMD -MP -c $$< -o $$@
+$(BUILD)/$(2): $(patsubst $(1)/%.c,$(BUILD)/$(1)/%.o,$(wildcard $(1)/*.c)) \
+		$$(call archives,$$(call uses,$(1)))
+	$$(CC) $$(LDFLAGS_COMMON) -o $$@ $$^ $$(call pkg_libs,$$(call uses,$(1)))
+endef
+$(eval $(call program_rules,cni,selvedge-cni))
+$(eval $(call program_rules,operator,selvedge-operator))
+
+# Unit tests live in tests/unit/<layer>/ and link that layer and what it uses.
+define unit_rules
+$(BUILD)/tests/unit/$(1)/%: tests/unit/$(1)/%.c $$(call archives,$$(call uses,$(1)) $(1))
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) \
+		$$(shell $$(PKG_CONFIG) --cflags cmocka) $$(LDFLAGS_COMMON) -o $$@ $$^ \
+		$$(call pkg_libs,$(1) $$(call uses,$(1))) $$(shell $$(PKG_CONFIG) --libs cmocka)
+endef
+$(foreach l,$(LAYERS),$(eval $(call unit_rules,$(l))))
+
+# Fuzz targets: tests/fuzz/fuzz_<part>_<what>.c, built with clang's libFuzzer
+# against the sources of <part> and the layers it uses.
+fuzz_part = $(word 2,$(subst _, ,$(notdir $(1))))
+fuzz_layers = $(call fuzz_part,$(1)) $(call uses,$(call fuzz_part,$(1)))
+fuzz_srcs = $(foreach l,$(1) $(call uses,$(1)),$(wildcard lib/$(l)/*.c))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard lib/*/*.c lib/*/*.h cni/*.c cni/*.h) | layering
+	@mkdir -p $(@D)
+	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -I. -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all $(call pkg_cflags,$(call fuzz_layers,$@)) \
+		-o $@ $< $(call fuzz_srcs,$(call fuzz_part,$@)) $(call pkg_libs,$(call fuzz_layers,$@))
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	hack/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+.PHONY: layering
+layering:
+	@hack/check-layering.sh includes
+
+deps:
+	hack/install-deps.sh
+
+test: deps
+	hack/run-tests.sh
+
+test-unit: unit-tests
+	hack/run-tests.sh unit
+
+test-integration: programs
+	hack/run-tests.sh integration
+
+bench: deps
+	hack/run-bench.sh
+
+lint: deps
+	hack/lint.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# The demo shows what the mesh does today; see README.md.
+demo: deps
+	hack/demo.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
