@@ -12,12 +12,14 @@ FUZZ_SECONDS ?= 15
 PKG_CONFIG ?= pkg-config
 PKGS_base :=
 PKGS_json := jansson
-PKGS_nft := libmnl libnftnl
+PKGS_nft := libnftnl libmnl
 PKGS_kube := libcurl yaml-0.1
+PKGS_cni :=
+PKGS_operator := libwebsockets
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
-CFLAGS_COMMON := -std=gnu11 $(WARN) -g -D_GNU_SOURCE -Ilib -fno-strict-aliasing \
+CFLAGS_COMMON := -std=gnu11 $(WARN) -g -D_GNU_SOURCE -Ilib -I. -fno-strict-aliasing \
 	-fstack-protector-strong -fPIE
 ifeq ($(SAN),1)
 CFLAGS_COMMON += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -66,14 +68,17 @@ $(BUILD)/libsv-$(1).a: $(patsubst lib/$(1)/%.c,$(BUILD)/lib/$(1)/%.o,$(wildcard 
 endef
 $(foreach l,$(LIB_LAYERS),$(eval $(call layer_rules,$(l))))
 
-# Programs: PART is the directory name (cni, operator).
+# Programs: PART is the directory name (cni, operator). Everything but main.c
+# goes into libsv-PART.a so unit tests and fuzz targets can link it.
 define program_rules
 $(BUILD)/$(1)/%.o: $(1)/%.c lib/LAYERS | layering
 	@mkdir -p $$(@D)
-	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$$(call uses,$(1))) -MMD -MP -c $$< -o $$@
-$(BUILD)/$(2): $(patsubst $(1)/%.c,$(BUILD)/$(1)/%.o,$(wildcard $(1)/*.c)) \
-		$$(call archives,$$(call uses,$(1)))
-	$$(CC) $$(LDFLAGS_COMMON) -o $$@ $$^ $$(call pkg_libs,$$(call uses,$(1)))
+	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) -MMD -MP -c $$< -o $$@
+$(BUILD)/libsv-$(1).a: $(patsubst $(1)/%.c,$(BUILD)/$(1)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/$(2): $(BUILD)/$(1)/main.o $(BUILD)/libsv-$(1).a $$(call archives,$$(call uses,$(1)))
+	$$(CC) $$(LDFLAGS_COMMON) -o $$@ $$^ $$(call pkg_libs,$(1) $$(call uses,$(1)))
 endef
 $(eval $(call program_rules,cni,selvedge-cni))
 $(eval $(call program_rules,operator,selvedge-operator))
@@ -92,7 +97,8 @@ $(foreach l,$(LAYERS),$(eval $(call unit_rules,$(l))))
 # against the sources of <part> and the layers it uses.
 fuzz_part = $(word 2,$(subst _, ,$(notdir $(1))))
 fuzz_layers = $(call fuzz_part,$(1)) $(call uses,$(call fuzz_part,$(1)))
-fuzz_srcs = $(foreach l,$(1) $(call uses,$(1)),$(wildcard lib/$(l)/*.c))
+fuzz_srcs = $(foreach l,$(1) $(call uses,$(1)),$(wildcard lib/$(l)/*.c)) \
+	$(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard lib/*/*.c lib/*/*.h cni/*.c cni/*.h) | layering
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -I. -fsanitize=fuzzer,address,undefined \

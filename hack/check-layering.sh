@@ -40,6 +40,11 @@ check_includes() {
 			done < <(find "$dir" -maxdepth 1 -name '*.[ch]' -print0)
 		done
 	done <lib/LAYERS
+	# Libraries return errors; only programs log.
+	if grep -lE '^#include "base/log.h"' lib/*/*.c | grep -v '^lib/base/log.c$'; then
+		echo "layering: library code above must not log (base/log.h is for cni/ and operator/)" >&2
+		bad=1
+	fi
 	return "$bad"
 }
 

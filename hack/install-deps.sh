@@ -86,6 +86,22 @@ install_go_tools() {
 	go_install cnitool "$CNITOOL_VERSION" github.com/containernetworking/cni/cnitool
 	go_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
 		"-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+	install_cni_plugins
+}
+
+# The reference bridge, host-local and loopback plugins at a version that
+# speaks CNI 1.1.0, in their own directory (a CNI_PATH entry for tests).
+install_cni_plugins() {
+	local dir="$SELVEDGE_CACHE/cni-plugins" stamp
+	stamp="$dir/.version"
+	[ "$(cat "$stamp" 2>/dev/null)" = "$CNI_PLUGINS_VERSION" ] && return 0
+	log "go: installing reference CNI plugins $CNI_PLUGINS_VERSION"
+	mkdir -p "$dir"
+	local m=github.com/containernetworking/plugins/plugins
+	GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="$dir" go install -trimpath -ldflags "-s -w" \
+		"$m/main/bridge@$CNI_PLUGINS_VERSION" "$m/ipam/host-local@$CNI_PLUGINS_VERSION" \
+		"$m/main/loopback@$CNI_PLUGINS_VERSION"
+	echo "$CNI_PLUGINS_VERSION" >"$stamp"
 }
 
 case "${1:-all}" in

@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
-# Benchmarks live here as the data path arrives (CNI ADD/DEL, rule sync, packet
-# path). None exists yet; this says so instead of printing made-up figures.
+# Runs every benchmark in tests/bench/. Benchmarks print figures and ratios
+# against a baseline measured in the same run; they never pass or fail on time.
 set -euo pipefail
-echo "bench: no benchmarks yet: they arrive with the CNI plugin and the operator"
+cd "$(dirname "$0")/.."
+make -s -j"$(nproc)" programs
+export SELVEDGE_BUILD=$PWD/build
+for b in tests/bench/*.sh; do
+	echo "== bench $(basename "$b" .sh)"
+	bash "$b"
+done
