@@ -16,6 +16,30 @@ static const struct {
         {"STATUS", VERB_STATUS}, {"GC", VERB_GC},   {"VERSION", VERB_VERSION},
 };
 
+/* Messages quote what the runtime passed, which may be any bytes; the error
+ * JSON needs valid UTF-8 (jansson refuses anything else, and the plugin would
+ * then exit without a result). Copies at most max bytes of s, each byte
+ * outside printable ASCII as \xNN. buf holds 4 * max + 1. */
+static const char *printable(const char *s, size_t max, char *buf) {
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+        for (size_t i = 0; i < max && s[i]; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c >= 0x20 && c < 0x7f) {
+                        buf[o++] = (char)c;
+                        continue;
+                }
+                buf[o++] = '\\';
+                buf[o++] = 'x';
+                buf[o++] = hex[c >> 4];
+                buf[o++] = hex[c & 0xf];
+        }
+        buf[o] = '\0';
+        return buf;
+}
+
+#define QUOTE_MAX 64
+
 int cni_validate_container_id(const char *id, sv_error *err) {
         size_t n = id ? strlen(id) : 0;
         if (n == 0)
@@ -41,9 +65,11 @@ int cni_validate_ifname(const char *name, sv_error *err) {
         size_t n = name ? strlen(name) : 0;
         if (n == 0)
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV, "interface name is empty");
+        char q[4 * QUOTE_MAX + 1];
         if (n > 15)
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV,
-                                 "interface name \"%.32s\" is longer than 15 characters", name);
+                                 "interface name \"%s\" is longer than 15 characters",
+                                 printable(name, 32, q));
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV,
                                  "interface name cannot be \".\" or \"..\"");
@@ -53,7 +79,7 @@ int cni_validate_ifname(const char *name, sv_error *err) {
                         return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV,
                                          "interface name \"%s\" contains '/', ':', whitespace "
                                          "or a control character",
-                                         name);
+                                         printable(name, 15, q));
         return 0;
 }
 
@@ -86,10 +112,12 @@ int cni_args_parse(const char *args, cni_env *out, sv_error *err) {
                         const char *end = strchr(p, ';');
                         size_t len = end ? (size_t)(end - p) : strlen(p);
                         const char *eq = memchr(p, '=', len);
+                        char q[4 * QUOTE_MAX + 1];
                         if (!eq)
-                                return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV,
-                                                 "CNI_ARGS: \"%.*s\" is not KEY=VALUE",
-                                                 (int)(len > 64 ? 64 : len), p);
+                                return sv_errorf(
+                                        err, -EINVAL, SV_CODE_INVALID_ENV,
+                                        "CNI_ARGS: \"%s\" is not KEY=VALUE",
+                                        printable(p, len < QUOTE_MAX ? len : QUOTE_MAX, q));
                         size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
                         const char *v = eq + 1;
 #define KEY_IS(k) (klen == strlen(k) && memcmp(p, k, klen) == 0)
@@ -113,10 +141,11 @@ int cni_args_parse(const char *args, cni_env *out, sv_error *err) {
                         } else if (KEY_IS("K8S_POD_INFRA_CONTAINER_ID")) {
                                 /* the container id already arrives as CNI_CONTAINERID */
                         } else if (!ignore_unknown) {
-                                return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV,
-                                                 "CNI_ARGS: unknown key \"%.*s\" (set "
-                                                 "IgnoreUnknown=1 to allow it)",
-                                                 (int)(klen > 64 ? 64 : klen), p);
+                                return sv_errorf(
+                                        err, -EINVAL, SV_CODE_INVALID_ENV,
+                                        "CNI_ARGS: unknown key \"%s\" (set "
+                                        "IgnoreUnknown=1 to allow it)",
+                                        printable(p, klen < QUOTE_MAX ? klen : QUOTE_MAX, q));
                         }
 #undef KEY_IS
                         if (r < 0)
@@ -139,9 +168,11 @@ int cni_env_read(char *(*getenv_fn)(const char *), cni_env *out, sv_error *err) 
         for (i = 0; i < ARRAY_SIZE(verbs); i++)
                 if (strcmp(e.command, verbs[i].name) == 0)
                         break;
-        if (i == ARRAY_SIZE(verbs))
-                return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV, "unknown CNI_COMMAND \"%.32s\"",
-                                 e.command);
+        if (i == ARRAY_SIZE(verbs)) {
+                char q[4 * QUOTE_MAX + 1];
+                return sv_errorf(err, -EINVAL, SV_CODE_INVALID_ENV, "unknown CNI_COMMAND \"%s\"",
+                                 printable(e.command, 32, q));
+        }
         e.verb = verbs[i].verb;
         if (e.verb == VERB_STATUS || e.verb == VERB_GC || e.verb == VERB_VERSION) {
                 *out = e;

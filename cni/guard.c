@@ -167,7 +167,7 @@ static int delete_chain(sv_nft_batch *b, const char *name) {
         return sv_nft_batch_chain(b, NFT_MSG_DELCHAIN, 0, c);
 }
 
-int guard_apply(const guard_spec *g) {
+int guard_apply(sv_nft_ctx *ctx, const guard_spec *g) {
         _cleanup_nft_batch_ sv_nft_batch *b = NULL;
         int e = sv_nft_batch_new(BATCH_MAX, &b);
         if (e < 0)
@@ -178,7 +178,7 @@ int guard_apply(const guard_spec *g) {
         /* A repeated ADD (say, after a runtime restart) replaces the chain in
          * the same transaction, so the pod is never unguarded. */
         _cleanup_nft_chain_ struct nftnl_chain *old = NULL;
-        e = sv_nft_get_chain(FAMILY, GUARD_TABLE, g->chain, &old);
+        e = sv_nft_get_chain(ctx, FAMILY, GUARD_TABLE, g->chain, &old);
         if (e == 0)
                 e = delete_chain(b, g->chain);
         else if (e == -ENOENT)
@@ -199,12 +199,12 @@ int guard_apply(const guard_spec *g) {
                 return e;
         if ((e = build_rules(b, g)) < 0)
                 return e;
-        return sv_nft_batch_commit(b);
+        return sv_nft_batch_commit(ctx, b);
 }
 
-int guard_remove(const char *chain) {
+int guard_remove(sv_nft_ctx *ctx, const char *chain) {
         _cleanup_nft_chain_ struct nftnl_chain *old = NULL;
-        int e = sv_nft_get_chain(FAMILY, GUARD_TABLE, chain, &old);
+        int e = sv_nft_get_chain(ctx, FAMILY, GUARD_TABLE, chain, &old);
         if (e == -ENOENT)
                 return 0;
         if (e < 0)
@@ -214,14 +214,14 @@ int guard_remove(const char *chain) {
                 return e;
         if ((e = delete_chain(b, chain)) < 0)
                 return e;
-        e = sv_nft_batch_commit(b);
+        e = sv_nft_batch_commit(ctx, b);
         /* Gone in between (a concurrent GC): the goal is reached. */
         return e == -ENOENT ? 0 : e;
 }
 
-int guard_verify(const guard_spec *g, sv_error *err) {
+int guard_verify(sv_nft_ctx *ctx, const guard_spec *g, sv_error *err) {
         _cleanup_nft_chain_ struct nftnl_chain *c = NULL;
-        int e = sv_nft_get_chain(FAMILY, GUARD_TABLE, g->chain, &c);
+        int e = sv_nft_get_chain(ctx, FAMILY, GUARD_TABLE, g->chain, &c);
         if (e == -ENOENT)
                 return sv_errorf(err, e, SV_CODE_INTERNAL,
                                  "anti-spoofing chain %s is missing from table netdev %s", g->chain,
@@ -239,7 +239,7 @@ int guard_verify(const guard_spec *g, sv_error *err) {
                                  g->chain, dev ? dev : "", g->host_ifname);
         unsigned rules;
         uint64_t dropped;
-        e = sv_nft_chain_stats(FAMILY, GUARD_TABLE, g->chain, &rules, &dropped);
+        e = sv_nft_chain_stats(ctx, FAMILY, GUARD_TABLE, g->chain, &rules, &dropped);
         if (e < 0)
                 return sv_errorf(err, e, SV_CODE_IO, "reading rules of %s: %s", g->chain,
                                  strerror(-e));
@@ -263,15 +263,15 @@ static int list_cb(const struct nftnl_chain *c, void *userdata) {
         return ctx->fn(name, ctx->userdata);
 }
 
-int guard_list(int (*fn)(const char *chain, void *userdata), void *userdata) {
-        struct list_ctx ctx = {fn, userdata};
-        return sv_nft_list_chains(FAMILY, GUARD_TABLE, list_cb, &ctx);
+int guard_list(sv_nft_ctx *ctx, int (*fn)(const char *chain, void *userdata), void *userdata) {
+        struct list_ctx lc = {fn, userdata};
+        return sv_nft_list_chains(ctx, FAMILY, GUARD_TABLE, list_cb, &lc);
 }
 
 static int probe_cb(const struct nftnl_chain *c, void *userdata) {
         return 0;
 }
 
-int guard_probe(void) {
-        return sv_nft_list_chains(FAMILY, GUARD_TABLE, probe_cb, NULL);
+int guard_probe(sv_nft_ctx *ctx) {
+        return sv_nft_list_chains(ctx, FAMILY, GUARD_TABLE, probe_cb, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "cni/prevresult.h"
+#include "nft/ctx.h"
 
 #define GUARD_TABLE "selvedge_guard"
 #define GUARD_CHAIN_PREFIX "pod_"
@@ -30,17 +31,17 @@ typedef struct guard_spec {
 void guard_chain_name(const char *container_id, const char *ifname, char out[GUARD_CHAIN_MAX]);
 
 /* Installs (or replaces) the pod's chain in one transaction. */
-int guard_apply(const guard_spec *g);
+int guard_apply(sv_nft_ctx *ctx, const guard_spec *g);
 
 /* Removes a chain; 0 when it is already gone. */
-int guard_remove(const char *chain);
+int guard_remove(sv_nft_ctx *ctx, const char *chain);
 
 /* Verifies the chain exists, is bound to the host interface and holds the
  * expected number of rules. */
-int guard_verify(const guard_spec *g, sv_error *err);
+int guard_verify(sv_nft_ctx *ctx, const guard_spec *g, sv_error *err);
 
 /* Calls fn for every pod chain present. */
-int guard_list(int (*fn)(const char *chain, void *userdata), void *userdata);
+int guard_list(sv_nft_ctx *ctx, int (*fn)(const char *chain, void *userdata), void *userdata);
 
 /* 0 when this process can read and program the guard table. */
-int guard_probe(void);
+int guard_probe(sv_nft_ctx *ctx);

@@ -25,6 +25,7 @@
 #include "base/error.h"
 #include "base/fileio.h"
 #include "base/log.h"
+#include "cni/netconf.h"
 #include "base/macro.h"
 #include "cni/conflist.h"
 
@@ -211,20 +212,22 @@ static int make_dirs(const struct options *o, const char *path, mode_t mode, sv_
         return 0;
 }
 
-/* The state dir (0700: per-pod records are nobody else's business) and the
- * agent socket's directory (0750: the agent's group may connect). */
+/* The agent socket's directory (0750: the agent's group may connect) and the
+ * state dir (0700: per-pod records are nobody else's business). The socket's
+ * directory comes first: by default it is the state dir's parent, which must
+ * not be created with the parents' 0755. */
 static int make_runtime_dirs(const struct options *o, sv_error *err) {
-        int r = make_dirs(o, o->entry.state_dir, 0700, err);
-        if (r < 0)
-                return r;
         const char *slash = strrchr(o->entry.agent_socket, '/');
-        if (slash == o->entry.agent_socket)
-                return 0; /* a socket in "/": nothing to create */
-        _cleanup_free_ char *dir =
-                strndup(o->entry.agent_socket, (size_t)(slash - o->entry.agent_socket));
-        if (!dir)
-                return -ENOMEM;
-        return make_dirs(o, dir, 0750, err);
+        if (slash != o->entry.agent_socket) { /* a socket in "/" needs nothing */
+                _cleanup_free_ char *dir =
+                        strndup(o->entry.agent_socket, (size_t)(slash - o->entry.agent_socket));
+                if (!dir)
+                        return -ENOMEM;
+                int r = make_dirs(o, dir, 0750, err);
+                if (r < 0)
+                        return r;
+        }
+        return make_dirs(o, o->entry.state_dir, 0700, err);
 }
 
 /* Copies the plugin binary into the bin dir unless it is already there.
@@ -758,7 +761,7 @@ static int parse_args(int argc, char *argv[], struct options *o) {
                 .source = "/proc/self/exe",
                 .entry = {.failure_policy = "Fail",
                           .agent_socket = "/run/selvedge/agent.sock",
-                          .state_dir = "/var/lib/selvedge/cni"},
+                          .state_dir = NETCONF_DEFAULT_STATE_DIR},
         };
 
         /* getopt sees the verb as its argv[0]; optind 0 resets its state. */

@@ -46,13 +46,43 @@ int cni_version_cmp(const char *a, const char *b) {
 }
 
 static int check_path(const char *key, const char *v, sv_error *err) {
-        if (v[0] != '/')
+        if (v[0] != '/') {
+                /* Quote at most 128 bytes, cut on a UTF-8 character boundary:
+                 * a message cut inside a character is not valid UTF-8, and
+                 * the plugin could not print its error JSON. */
+                size_t n = strlen(v);
+                const char *more = "";
+                if (n > 128) {
+                        n = 128;
+                        while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+                                n--;
+                        more = "...";
+                }
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_CONFIG,
-                                 "\"%s\" must be an absolute path, got \"%s\"", key, v);
+                                 "\"%s\" must be an absolute path, got \"%.*s%s\"", key, (int)n, v,
+                                 more);
+        }
         return 0;
 }
 
-int netconf_parse(const char *buf, size_t len, netconf *out, sv_error *err) {
+/* The plugin prints err->message in its error JSON, which must be valid UTF-8.
+ * jansson's own messages quote the input near the error and may end in half
+ * a character (an invalid escape followed by a non-ASCII byte); such a message
+ * keeps its ASCII, and every other byte becomes '?'. */
+static void scrub_message(sv_error *err) {
+        if (!err)
+                return;
+        json_t *s = json_string(err->message);
+        if (s) {
+                json_decref(s);
+                return;
+        }
+        for (char *p = err->message; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                        *p = '?';
+}
+
+static int parse(const char *buf, size_t len, netconf *out, sv_error *err) {
         _cleanup_json_ json_t *root = NULL;
         int r = sv_json_parse(buf, len, NETCONF_MAX_BYTES, &root, err);
         if (r < 0) {
@@ -150,6 +180,13 @@ int netconf_parse(const char *buf, size_t len, netconf *out, sv_error *err) {
         c.root = TAKE_PTR(root);
         *out = c;
         return 0;
+}
+
+int netconf_parse(const char *buf, size_t len, netconf *out, sv_error *err) {
+        int r = parse(buf, len, out, err);
+        if (r < 0)
+                scrub_message(err);
+        return r;
 }
 
 void netconf_done(netconf *c) {

@@ -30,7 +30,8 @@ typedef struct netconf {
 } netconf;
 
 #define NETCONF_DEFAULT_AGENT_SOCKET "/run/selvedge/agent.sock"
-#define NETCONF_DEFAULT_STATE_DIR "/var/lib/selvedge/cni"
+/* Attachments do not outlive a reboot, so their records live on tmpfs. */
+#define NETCONF_DEFAULT_STATE_DIR "/run/selvedge/cni"
 
 /* Parses and validates the config; the version must be one we support.
  * Errors: SV_CODE_DECODE, SV_CODE_INVALID_CONFIG, SV_CODE_INCOMPATIBLE_VERSION. */

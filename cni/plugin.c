@@ -15,6 +15,7 @@
 #include "cni/netconf.h"
 #include "cni/prevresult.h"
 #include "cni/state.h"
+#include "nft/ctx.h"
 #include "nft/link.h"
 #include "nft/netns.h"
 
@@ -25,6 +26,7 @@ typedef struct call {
         cni_env env;
         netconf conf;
         char chain[GUARD_CHAIN_MAX];
+        sv_nft_ctx *nft;
 } call;
 
 /* ---- output ---------------------------------------------------------- */
@@ -147,7 +149,7 @@ static int cmd_add(call *c, sv_error *err) {
         if ((r = state_write(conf->state_dir, c->chain, record)) < 0)
                 return sv_errorf(err, r, SV_CODE_IO, "writing state record: %s", strerror(-r));
 
-        if ((r = guard_apply(&g)) < 0) {
+        if ((r = guard_apply(c->nft, &g)) < 0) {
                 (void)state_remove(conf->state_dir, c->chain);
                 return sv_errorf(err, r, SV_CODE_IO, "programming anti-spoofing rules on %s: %s",
                                  g.host_ifname, strerror(-r));
@@ -160,8 +162,10 @@ static int cmd_add(call *c, sv_error *err) {
                 : -ENOMEM;
         if (r < 0 && conf->failure_policy == FAILURE_POLICY_FAIL) {
                 /* Undo everything so the kubelet's retry starts clean. */
-                (void)guard_remove(c->chain);
+                (void)guard_remove(c->nft, c->chain);
                 (void)state_remove(conf->state_dir, c->chain);
+                if (!sv_error_is_set(&agent_err))
+                        sv_errorf(&agent_err, r, SV_CODE_INTERNAL, "out of memory");
                 *err = agent_err;
                 sv_error_prefix(err, "failurePolicy Fail: ");
                 return r;
@@ -201,7 +205,7 @@ static int cmd_del(call *c, sv_error *err) {
         if ((r = state_lock(conf->state_dir, false, &lock)) < 0)
                 return sv_errorf(err, r, SV_CODE_IO, "locking %s: %s", conf->state_dir,
                                  strerror(-r));
-        if ((r = guard_remove(c->chain)) < 0)
+        if ((r = guard_remove(c->nft, c->chain)) < 0)
                 return sv_errorf(err, r, SV_CODE_IO, "removing anti-spoofing chain %s: %s",
                                  c->chain, strerror(-r));
 
@@ -236,7 +240,7 @@ static int cmd_check(call *c, sv_error *err) {
         guard_spec g;
         if ((r = describe_pod(c, &g, err)) < 0)
                 return r;
-        if ((r = guard_verify(&g, err)) < 0)
+        if ((r = guard_verify(c->nft, &g, err)) < 0)
                 return r;
         if (c->conf.failure_policy == FAILURE_POLICY_FAIL &&
             !json_is_true(json_object_get(record, "meshed")))
@@ -246,7 +250,7 @@ static int cmd_check(call *c, sv_error *err) {
 }
 
 static int cmd_status(call *c, sv_error *err) {
-        int r = guard_probe();
+        int r = guard_probe(c->nft);
         if (r < 0)
                 return sv_errorf(err, r, SV_CODE_NOT_AVAILABLE,
                                  "cannot read nftables (table netdev %s): %s", GUARD_TABLE,
@@ -271,6 +275,8 @@ static int cmd_status(call *c, sv_error *err) {
 struct gc_ctx {
         char (*keep)[GUARD_CHAIN_MAX];
         size_t n_keep;
+        char (*stale)[GUARD_CHAIN_MAX];
+        size_t n_stale;
         const char *state_dir;
         unsigned removed;
         int first_error;
@@ -285,15 +291,16 @@ static bool gc_keeps(const struct gc_ctx *ctx, const char *chain) {
                bsearch(chain, ctx->keep, ctx->n_keep, GUARD_CHAIN_MAX, chain_cmp) != NULL;
 }
 
+/* Collects stale chains during the dump; they are removed after it, since
+ * the dump and the removals share one socket. */
 static int gc_chain(const char *chain, void *userdata) {
         struct gc_ctx *ctx = userdata;
         if (gc_keeps(ctx, chain))
                 return 0;
-        int r = guard_remove(chain);
-        if (r < 0 && !ctx->first_error)
-                ctx->first_error = r;
-        ctx->removed += r == 0;
-        return 0; /* keep going past errors */
+        if (ctx->n_stale == GC_ATTACHMENTS_MAX)
+                return -E2BIG;
+        memcpy(ctx->stale[ctx->n_stale++], chain, GUARD_CHAIN_MAX);
+        return 0;
 }
 
 static int gc_record(const char *chain, void *userdata) {
@@ -342,6 +349,10 @@ static int cmd_gc(call *c, sv_error *err) {
         }
         qsort(keep, ctx.n_keep, GUARD_CHAIN_MAX, chain_cmp);
         ctx.keep = keep;
+        _cleanup_free_ char(*stale)[GUARD_CHAIN_MAX] = calloc(GC_ATTACHMENTS_MAX, GUARD_CHAIN_MAX);
+        if (!stale)
+                return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
+        ctx.stale = stale;
 
         int r = state_prepare(c->conf.state_dir);
         _cleanup_close_ int lock = -1;
@@ -350,9 +361,15 @@ static int cmd_gc(call *c, sv_error *err) {
         if (r < 0)
                 return sv_errorf(err, r, SV_CODE_IO, "locking %s: %s", c->conf.state_dir,
                                  strerror(-r));
-        r = guard_list(gc_chain, &ctx);
+        r = guard_list(c->nft, gc_chain, &ctx);
         if (r < 0 && !ctx.first_error)
                 ctx.first_error = r;
+        for (size_t k = 0; k < ctx.n_stale; k++) {
+                r = guard_remove(c->nft, ctx.stale[k]);
+                if (r < 0 && !ctx.first_error)
+                        ctx.first_error = r; /* keep going past errors */
+                ctx.removed += r == 0;
+        }
         r = state_list(c->conf.state_dir, gc_record, &ctx);
         if (r < 0 && !ctx.first_error)
                 ctx.first_error = r;
@@ -435,6 +452,11 @@ int plugin_main(void) {
         }
         if (c.env.container_id)
                 guard_chain_name(c.env.container_id, c.env.ifname, c.chain);
+        if ((r = sv_nft_ctx_open(&c.nft)) < 0) {
+                sv_errorf(&err, r, c.env.verb == VERB_STATUS ? SV_CODE_NOT_AVAILABLE : SV_CODE_IO,
+                          "opening a netfilter netlink socket: %s", strerror(-r));
+                goto out;
+        }
 
         switch (c.env.verb) {
         case VERB_ADD:
@@ -466,5 +488,8 @@ out:;
         if (failed)
                 print_error(c.conf.cni_version, &err);
         netconf_done(&c.conf);
+        /* Our answer is out: do not make the runtime wait for the kernel's
+         * deferred cleanup of what we deleted (see nft/ctx.h). */
+        sv_nft_ctx_close_detached(c.nft);
         return failed ? 1 : 0;
 }

@@ -127,7 +127,7 @@ int sv_nft_batch_rule(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nft
         return msg_end(b, nlh);
 }
 
-int sv_nft_batch_commit(sv_nft_batch *b) {
+int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b) {
         if (b->error)
                 return b->error;
         if (b->count == 0)
@@ -140,10 +140,8 @@ int sv_nft_batch_commit(sv_nft_batch *b) {
         struct nlmsghdr *nlh = nftnl_batch_end(cursor(b), b->seq++);
         advance(b, nlh);
 
-        _cleanup_mnl_socket_ struct mnl_socket *nl = NULL;
-        int e = sv_nl_open(NETLINK_NETFILTER, &nl);
-        if (e < 0)
-                return e;
+        struct mnl_socket *nl = sv_nft_ctx_socket(ctx);
+        sv_nl_drain(nl);
         /* Every message is acknowledged; make room so no answer is dropped. */
         int rcvbuf = (int)(b->count * 64 + 65536);
         (void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "base/macro.h"
+#include "nft/ctx.h"
 
 typedef struct sv_nft_batch sv_nft_batch;
 
@@ -29,7 +30,7 @@ int sv_nft_batch_rule(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nft
 /* Number of messages appended so far (begin/end markers excluded). */
 unsigned sv_nft_batch_count(const sv_nft_batch *b);
 
-/* Sends the batch on a fresh NETLINK_NETFILTER socket and collects the
- * kernel's answers. Returns 0 when every message applied, or the first error
- * as -errno, in which case the kernel applied nothing. */
-int sv_nft_batch_commit(sv_nft_batch *b);
+/* Sends the batch on ctx's socket and collects the kernel's answers. Returns 0
+ * when every message applied, or the first error as -errno, in which case the
+ * kernel applied nothing. */
+int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b);

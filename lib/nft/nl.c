@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "nft/nl.h"
 
+#include <errno.h>
 #include <sys/socket.h>
 
 int sv_nl_open(int bus, struct mnl_socket **out) {
@@ -11,4 +12,10 @@ int sv_nl_open(int bus, struct mnl_socket **out) {
                 return negative_errno();
         *out = TAKE_PTR(nl);
         return 0;
+}
+
+void sv_nl_drain(struct mnl_socket *nl) {
+        char buf[SV_NL_BUF_SIZE];
+        while (recv(mnl_socket_get_fd(nl), buf, sizeof(buf), MSG_DONTWAIT) > 0 || errno == EINTR)
+                ;
 }

@@ -17,3 +17,7 @@ static inline void mnl_socket_closep(struct mnl_socket **nl) {
 
 /* Opens and binds a close-on-exec netlink socket of the given bus. */
 int sv_nl_open(int bus, struct mnl_socket **out);
+
+/* Discards whatever answers are still queued on a shared socket (left by a
+ * request abandoned on error), so the next exchange reads only its own. */
+void sv_nl_drain(struct mnl_socket *nl);

@@ -13,11 +13,10 @@
 #include "nft/nl.h"
 
 /* Sends one request and runs cb on every answer until the dump ends. */
-static int talk(struct nlmsghdr *req, mnl_cb_t cb, void *data) {
-        _cleanup_mnl_socket_ struct mnl_socket *nl = NULL;
-        int e = sv_nl_open(NETLINK_NETFILTER, &nl);
-        if (e < 0)
-                return e;
+static int talk(sv_nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data) {
+        struct mnl_socket *nl = sv_nft_ctx_socket(ctx);
+        req->nlmsg_seq = sv_nft_ctx_next_seq(ctx);
+        sv_nl_drain(nl);
         if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
                 return negative_errno();
 
@@ -82,26 +81,27 @@ static struct nlmsghdr *chain_request(char *buf, uint32_t family, const char *ta
         return nlh;
 }
 
-int sv_nft_list_chains(uint32_t family, const char *table, sv_nft_chain_fn fn, void *userdata) {
+int sv_nft_list_chains(sv_nft_ctx *ctx, uint32_t family, const char *table, sv_nft_chain_fn fn,
+                       void *userdata) {
         char buf[SV_NL_BUF_SIZE];
         struct nlmsghdr *nlh = chain_request(buf, family, table, NULL);
         if (!nlh)
                 return -ENOMEM;
         struct chain_walk w = {.table = table, .fn = fn, .userdata = userdata};
-        int r = talk(nlh, chain_cb, &w);
+        int r = talk(ctx, nlh, chain_cb, &w);
         if (w.error)
                 return w.error;
         return r == -ENOENT ? 0 : r;
 }
 
-int sv_nft_get_chain(uint32_t family, const char *table, const char *name,
+int sv_nft_get_chain(sv_nft_ctx *ctx, uint32_t family, const char *table, const char *name,
                      struct nftnl_chain **out) {
         char buf[SV_NL_BUF_SIZE];
         struct nlmsghdr *nlh = chain_request(buf, family, table, name);
         if (!nlh)
                 return -ENOMEM;
         struct chain_walk w = {.table = table};
-        int r = talk(nlh, chain_cb, &w);
+        int r = talk(ctx, nlh, chain_cb, &w);
         if (w.error)
                 r = w.error;
         if (r < 0) {
@@ -145,8 +145,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data) {
         return MNL_CB_OK;
 }
 
-int sv_nft_chain_stats(uint32_t family, const char *table, const char *name, unsigned *rules,
-                       uint64_t *counted_packets) {
+int sv_nft_chain_stats(sv_nft_ctx *ctx, uint32_t family, const char *table, const char *name,
+                       unsigned *rules, uint64_t *counted_packets) {
         char buf[SV_NL_BUF_SIZE];
         struct nlmsghdr *nlh =
                 nftnl_rule_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family, NLM_F_DUMP, 1);
@@ -162,7 +162,7 @@ int sv_nft_chain_stats(uint32_t family, const char *table, const char *name, uns
         nftnl_rule_free(filter);
 
         struct rule_stats s = {.chain = name};
-        int r = talk(nlh, rule_cb, &s);
+        int r = talk(ctx, nlh, rule_cb, &s);
         if (r < 0)
                 return r;
         *rules = s.rules;

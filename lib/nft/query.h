@@ -5,6 +5,8 @@
 #include <libnftnl/chain.h>
 #include <stdint.h>
 
+#include "nft/ctx.h"
+
 static inline void nftnl_chain_freep(struct nftnl_chain **c) {
         if (*c)
                 nftnl_chain_free(*c);
@@ -15,12 +17,13 @@ typedef int (*sv_nft_chain_fn)(const struct nftnl_chain *c, void *userdata);
 
 /* Calls fn for every chain of family/table (none when the table is absent).
  * A negative return from fn stops the walk and is returned. */
-int sv_nft_list_chains(uint32_t family, const char *table, sv_nft_chain_fn fn, void *userdata);
+int sv_nft_list_chains(sv_nft_ctx *ctx, uint32_t family, const char *table, sv_nft_chain_fn fn,
+                       void *userdata);
 
 /* Fetches one chain; -ENOENT when it or its table does not exist. */
-int sv_nft_get_chain(uint32_t family, const char *table, const char *name,
+int sv_nft_get_chain(sv_nft_ctx *ctx, uint32_t family, const char *table, const char *name,
                      struct nftnl_chain **out);
 
 /* Number of rules in a chain, and the packet count of its counters summed. */
-int sv_nft_chain_stats(uint32_t family, const char *table, const char *name, unsigned *rules,
-                       uint64_t *counted_packets);
+int sv_nft_chain_stats(sv_nft_ctx *ctx, uint32_t family, const char *table, const char *name,
+                       unsigned *rules, uint64_t *counted_packets);

@@ -84,7 +84,7 @@ installed() {
 		return 1
 	}
 	jq -e --arg p "$policy" '.plugins[-1] == {type: "selvedge-cni", failurePolicy: $p,
-		agentSocket: "/run/selvedge/agent.sock", stateDir: "/var/lib/selvedge/cni"}' "$f" ||
+		agentSocket: "/run/selvedge/agent.sock", stateDir: "/run/selvedge/cni"}' "$f" ||
 		return 1
 	[ "$(jq -S '.plugins[:-1]' "$f")" = "$(jq -S . <<<"$orig")" ] || {
 		echo "other plugins changed:"
@@ -144,7 +144,7 @@ check "k3s: one entry, last, others unchanged" installed "$F" "$ORIG_PLUGINS"
 check "k3s: top-level fields unchanged" [ "$(jq -S 'del(.plugins)' "$F")" = "$(jq -S 'del(.plugins)' "$ORIG")" ]
 check "k3s: member order kept" [ "$(jq -c 'keys_unsorted' "$F")" = '["name","cniVersion","plugins"]' ]
 check "k3s: binary installed through data/current" executable_copy "$H/$K3S_DATA/$K3S_HASH/bin/selvedge-cni"
-check "k3s: state dir created 0700" mode_is 700 "$H/var/lib/selvedge/cni"
+check "k3s: state dir created 0700" mode_is 700 "$H/run/selvedge/cni"
 check "k3s: socket dir created 0750" mode_is 750 "$H/run/selvedge"
 check "k3s: file mode kept" mode_is "$(stat -c %a "$ORIG")" "$F"
 check "k3s: no temp files left" [ "$(find "$H/$K3S_CONF" "$H/$K3S_DATA" -name '*.tmp.*' | wc -l)" = 0 ]

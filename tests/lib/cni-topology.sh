@@ -13,7 +13,8 @@ PLUGINS_NEW=$CACHE_DIR/cni-plugins # speaks CNI 1.1.0
 PLUGINS_DEBIAN=/usr/lib/cni        # speaks up to 1.0.0
 SV_BIN=${SELVEDGE_BUILD:-build}/selvedge-cni
 
-TOPO_DIR=$(mktemp -d "/tmp/sv-$TOPO_TAG.XXXXXX")
+# On tmpfs, like /run on a real node.
+TOPO_DIR=$(mktemp -d "/dev/shm/sv-$TOPO_TAG.XXXXXX")
 NODE=sv-$TOPO_TAG-node
 mkdir -p "$TOPO_DIR/bin"
 cp "$SV_BIN" "$TOPO_DIR/bin/selvedge-cni"
