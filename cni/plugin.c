@@ -297,9 +297,12 @@ static int gc_chain(const char *chain, void *userdata) {
         struct gc_ctx *ctx = userdata;
         if (gc_keeps(ctx, chain))
                 return 0;
+        size_t n = strlen(chain);
+        if (n >= GUARD_CHAIN_MAX)
+                return 0; /* not a name we make: not ours to remove */
         if (ctx->n_stale == GC_ATTACHMENTS_MAX)
                 return -E2BIG;
-        memcpy(ctx->stale[ctx->n_stale++], chain, GUARD_CHAIN_MAX);
+        memcpy(ctx->stale[ctx->n_stale++], chain, n + 1);
         return 0;
 }
 

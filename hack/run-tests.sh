@@ -4,7 +4,8 @@
 # unit: cmocka unit tests; asan: the same built with ASan+UBSan, halting on the
 # first error; fuzz: every fuzz target for FUZZ_SECONDS (default 10) from its
 # seed corpus; integration: tests/integration/*.sh against a real control plane
-# (started here unless one is already up, and stopped again if started here).
+# (started here unless one is already up, and stopped again if started here);
+# the CNI plugin's integration tests run again against the ASan+UBSan build.
 set -uo pipefail
 # shellcheck source=hack/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +82,12 @@ suite_integration() {
 		run_suite "integration $(basename "$t" .sh)" bash "$t"
 	done
 	[ "$started" -eq 0 ] || hack/control-plane.sh down
+	if build_or_fail BUILD=build/asan SAN=1 programs; then
+		for t in tests/integration/cni*.sh; do
+			run_suite "integration (asan) $(basename "$t" .sh)" \
+				env SELVEDGE_BUILD="$SELVEDGE_ROOT/build/asan" bash "$t"
+		done
+	fi
 }
 
 SUITES=("$@")
