@@ -3,9 +3,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nft/nl.h"
+
+/* Several RCU grace periods, even on an idle, tickless machine. */
+#define DETACHED_RELEASE_DELAY_NS (300 * 1000 * 1000)
 
 struct sv_nft_ctx {
         struct mnl_socket *nl;
@@ -68,9 +72,16 @@ void sv_nft_ctx_close_detached(sv_nft_ctx *ctx) {
                         if (fd != nlfd && fd != gate[0])
                                 (void)close(fd);
                 /* Wait until the parent has dropped its reference, so the
-                 * release (and its wait) happens here. */
+                 * release happens here. */
                 char c;
                 while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                /* Then give the kernel's deferred destroy work time to finish on
+                 * its own: released while it is pending, the socket would flush
+                 * it holding nf_tables' commit mutex, and the next plugin in the
+                 * chain (deleting the veth) would wait behind us. */
+                struct timespec pause = {.tv_sec = 0, .tv_nsec = DETACHED_RELEASE_DELAY_NS};
+                while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
                         ;
                 (void)close(nlfd);
                 _exit(0);
