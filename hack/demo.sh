@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The local demo: a real Kubernetes control plane with Selvedge's API installed
 # and the example policies and splits applied. It shows what exists today: the
-# API, its validation and its printer columns. Enforcement (CNI plugin,
-# operator, nftables) is not built yet and the demo says so rather than pretend.
+# API, its validation and its printer columns. Enforcement of these objects
+# (the operator) is not built yet and the demo says so rather than pretend.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -55,6 +55,7 @@ The control plane keeps running for you to explore:
   eval "\$(hack/control-plane.sh env)"; kubectl get servicepolicies -A
 Stop it with: hack/control-plane.sh down
 
-Not in this demo yet: the CNI plugin and the node operator that enforce these
-objects in the kernel (see the open issues).
+Not enforced yet: these objects need the node operator, which is not built. The
+CNI plugin's anti-spoofing runs in the tests (tests/integration/cni.sh, make test),
+with forged packets between pods in network namespaces.
 MSG
