@@ -380,7 +380,10 @@ static int cmd_gc(call *c, sv_error *err) {
                 return sv_errorf(err, ctx.first_error, SV_CODE_IO,
                                  "garbage collection removed %u chains but failed: %s", ctx.removed,
                                  strerror(-ctx.first_error));
-        sv_log(SV_LOG_INFO, "gc done", "kept", ctx.n_keep ? "some" : "none", NULL);
+        char kept[24], removed[24];
+        (void)snprintf(kept, sizeof(kept), "%zu", ctx.n_keep);
+        (void)snprintf(removed, sizeof(removed), "%u", ctx.removed);
+        sv_log(SV_LOG_INFO, "gc done", "valid_attachments", kept, "chains_removed", removed, NULL);
         return 0;
 }
 
