@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The narrow interface between the compiler and the renderers: a backend is
+ * handed the node's whole compiled state (docs/operator.md) and makes the
+ * data plane match it, atomically, or fails leaving the previous state in
+ * place. The nftables and HAProxy renderers plug in here; `record` writes the
+ * state to a file for tests and debugging. */
+#pragma once
+
+#include <jansson.h>
+
+#include "base/error.h"
+
+typedef struct sv_backend sv_backend;
+
+/* spec: "none", or "record:<path>". */
+int sv_backend_new(const char *spec, sv_backend **out, sv_error *err);
+sv_backend *sv_backend_free(sv_backend *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sv_backend *, sv_backend_free);
+int sv_backend_apply(sv_backend *b, const json_t *state, const char *text, sv_error *err);
+const char *sv_backend_name(const sv_backend *b);
+
+/* The last applied state, kept on disk so a node that restarts while the API
+ * server is unreachable comes back to it: written atomically (temp file,
+ * fsync, rename), read back whole and checked. */
+int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err);
+int sv_state_load(const char *dir, json_t **out, sv_error *err);

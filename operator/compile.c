@@ -1,0 +1,583 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "operator/compile.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hashmap.h"
+#include "base/strbuf.h"
+#include "operator/labels.h"
+#include "operator/objects.h"
+
+#define KEY_MAX 320
+
+typedef struct pod_list {
+        const sv_pod **pods;
+        size_t n, cap;
+} pod_list;
+
+typedef struct slice_list {
+        const sv_slice **slices;
+        size_t n, cap;
+} slice_list;
+
+/* Indexes built once per compile. */
+typedef struct ctx {
+        const sv_caches *c;
+        sv_hashmap *pods_by_ns;        /* namespace -> pod_list */
+        sv_hashmap *pod_by_ip;         /* ip -> sv_pod (borrowed) */
+        sv_hashmap *slices_by_service; /* "ns/name" -> slice_list */
+        sv_hashmap *groups;            /* canonical peer -> group index + 1 (as pointer) */
+        json_t *group_list;            /* array of IP arrays */
+        json_t *verdicts;
+} ctx;
+
+static int list_push(void ***items, size_t *n, size_t *cap, const void *item) {
+        if (*n == *cap) {
+                size_t nc = *cap ? *cap * 2 : 8;
+                void **g = realloc(*items, nc * sizeof(void *));
+                if (!g)
+                        return -ENOMEM;
+                *items = g;
+                *cap = nc;
+        }
+        (*items)[(*n)++] = (void *)item;
+        return 0;
+}
+
+static void free_lists(sv_hashmap *m) {
+        size_t it = 0;
+        const char *k;
+        void *v;
+        while (m && sv_hashmap_next(m, &it, &k, &v)) {
+                pod_list *l = v; /* pod_list and slice_list share a layout */
+                free(l->pods);
+                free(l);
+        }
+        sv_hashmap_free(m);
+}
+
+static void ctx_done(ctx *x) {
+        free_lists(x->pods_by_ns);
+        free_lists(x->slices_by_service);
+        sv_hashmap_free(x->pod_by_ip);
+        sv_hashmap_free(x->groups);
+        json_decref(x->group_list);
+        json_decref(x->verdicts);
+}
+
+static int index_pods(ctx *x, sv_informer *inf) {
+        size_t it = 0;
+        const char *key;
+        void *item;
+        while (sv_informer_next(inf, &it, &key, &item)) {
+                const sv_pod *p = item;
+                if (p->n_ips == 0)
+                        continue;
+                pod_list *l = sv_hashmap_get(x->pods_by_ns, p->namespace);
+                if (!l) {
+                        if (!(l = calloc(1, sizeof(*l))))
+                                return -ENOMEM;
+                        int r = sv_hashmap_put(x->pods_by_ns, p->namespace, l, NULL);
+                        if (r < 0) {
+                                free(l);
+                                return r;
+                        }
+                }
+                int r = list_push((void ***)&l->pods, &l->n, &l->cap, p);
+                for (unsigned i = 0; r >= 0 && i < p->n_ips; i++)
+                        r = sv_hashmap_put(x->pod_by_ip, p->ips[i], (void *)p, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int index_slices(ctx *x) {
+        size_t it = 0;
+        const char *key;
+        void *item;
+        while (sv_informer_next(x->c->slices, &it, &key, &item)) {
+                const sv_slice *s = item;
+                if (!*s->service)
+                        continue;
+                char skey[KEY_MAX];
+                snprintf(skey, sizeof(skey), "%s/%s", s->namespace, s->service);
+                slice_list *l = sv_hashmap_get(x->slices_by_service, skey);
+                if (!l) {
+                        if (!(l = calloc(1, sizeof(*l))))
+                                return -ENOMEM;
+                        int r = sv_hashmap_put(x->slices_by_service, skey, l, NULL);
+                        if (r < 0) {
+                                free(l);
+                                return r;
+                        }
+                }
+                int r = list_push((void ***)&l->slices, &l->n, &l->cap, s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Sorted, de-duplicated copy of a JSON array of strings. */
+static int cmp_json_str(const void *a, const void *b) {
+        return strcmp(json_string_value(*(json_t *const *)a),
+                      json_string_value(*(json_t *const *)b));
+}
+
+static json_t *sorted_unique(json_t *arr) {
+        size_t n = json_array_size(arr);
+        json_t **v = calloc(n ? n : 1, sizeof(*v));
+        json_t *out = json_array();
+        if (!v || !out) {
+                free(v);
+                json_decref(out);
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+                v[i] = json_array_get(arr, i);
+        qsort(v, n, sizeof(*v), cmp_json_str);
+        for (size_t i = 0; i < n; i++)
+                if (i == 0 || strcmp(json_string_value(v[i]), json_string_value(v[i - 1])) != 0)
+                        json_array_append(out, v[i]);
+        free(v);
+        return out;
+}
+
+static void set_verdict(ctx *x, const sv_mesh_object *o, const char *reason, const char *fmt, ...)
+        _printf_(4, 5);
+static void set_verdict(ctx *x, const sv_mesh_object *o, const char *reason, const char *fmt, ...) {
+        json_t *v = json_object_get(x->verdicts, o->uid);
+        /* The first problem found is the one reported. */
+        if (!v || json_is_false(json_object_get(v, "accepted")))
+                return;
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_object_set_new(v, "accepted", json_false());
+        json_object_set_new(v, "reason", json_string(reason));
+        json_object_set_new(v, "message", json_string(msg));
+}
+
+/* IPs of a Service's ready endpoints (and optionally its cluster IPs). -ENOENT
+ * when the Service does not exist. */
+static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips, json_t *out) {
+        char key[KEY_MAX];
+        snprintf(key, sizeof(key), "%s/%s", ns, name);
+        const sv_service *svc = sv_informer_get(x->c->services, key);
+        if (!svc)
+                return -ENOENT;
+        for (unsigned i = 0; with_vips && i < svc->n_cluster_ips; i++)
+                json_array_append_new(out, json_string(svc->cluster_ips[i]));
+        slice_list *l = sv_hashmap_get(x->slices_by_service, key);
+        for (size_t s = 0; l && s < l->n; s++)
+                for (unsigned i = 0; i < l->slices[s]->n_ips; i++)
+                        json_array_append_new(out, json_string(l->slices[s]->ips[i]));
+        return 0;
+}
+
+/* Pods of namespace ns matching sel (NULL: all), appended as IPs; with
+ * local_only, only pods on this node. */
+static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const char *sa,
+                          bool local_only, json_t *out) {
+        pod_list *l = sv_hashmap_get(x->pods_by_ns, ns);
+        for (size_t i = 0; l && i < l->n; i++) {
+                const sv_pod *p = l->pods[i];
+                if (local_only && strcmp(p->node, x->c->node) != 0)
+                        continue;
+                if (sa && strcmp(p->service_account, sa) != 0)
+                        continue;
+                if (sel && !sv_selector_matches(sel, &p->labels))
+                        continue;
+                for (unsigned k = 0; k < p->n_ips; k++)
+                        json_array_append_new(out, json_string(p->ips[k]));
+        }
+}
+
+/* Resolves one peer to the index of its group of IPs, sharing groups
+ * between identical peers. */
+static int resolve_peer(ctx *x, const sv_mesh_object *o, json_t *peer, json_int_t *out) {
+        _cleanup_free_ char *canon = json_dumps(peer, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!canon)
+                return -ENOMEM;
+        _cleanup_(sv_strbuf_done) sv_strbuf key = SV_STRBUF_INIT(65536);
+        /* Selectors without a namespaceSelector are relative to the policy. */
+        int r = sv_strbuf_appendf(&key, "%s|%s", o->namespace, canon);
+        if (r < 0)
+                return r;
+        void *found = sv_hashmap_get(x->groups, sv_strbuf_str(&key));
+        json_t *sa = json_object_get(peer, "serviceAccount");
+        json_t *svc = json_object_get(peer, "service");
+        json_t *ips = json_array();
+        if (!ips)
+                return -ENOMEM;
+        if (sa || svc) {
+                json_t *ref = sa ? sa : svc;
+                const char *name = json_string_value(json_object_get(ref, "name"));
+                const char *ns = json_string_value(json_object_get(ref, "namespace"));
+                if (!ns)
+                        ns = o->namespace;
+                if (!name)
+                        name = "";
+                if (sa)
+                        pods_matching(x, ns, NULL, name, false, ips);
+                else if (service_ips(x, ns, name, true, ips) == -ENOENT)
+                        set_verdict(x, o, "BackendNotFound", "Service %s/%s (a peer) not found", ns,
+                                    name);
+        } else {
+                sv_error err = SV_ERROR_INIT;
+                _cleanup_(sv_selector_freep) sv_selector *pod_sel = NULL;
+                _cleanup_(sv_selector_freep) sv_selector *ns_sel = NULL;
+                json_t *ps = json_object_get(peer, "podSelector");
+                json_t *nss = json_object_get(peer, "namespaceSelector");
+                if ((ps && sv_selector_compile(ps, &pod_sel, &err) < 0) ||
+                    (nss && sv_selector_compile(nss, &ns_sel, &err) < 0)) {
+                        set_verdict(x, o, "InvalidSelector", "%s", err.message);
+                } else if (ns_sel) {
+                        size_t it = 0;
+                        const char *k;
+                        void *item;
+                        while (sv_informer_next(x->c->namespaces, &it, &k, &item)) {
+                                const sv_namespace *n = item;
+                                if (sv_selector_matches(ns_sel, &n->labels))
+                                        pods_matching(x, n->name, pod_sel, NULL, false, ips);
+                        }
+                } else {
+                        pods_matching(x, o->namespace, pod_sel, NULL, false, ips);
+                }
+        }
+        if (found) {
+                /* Resolved before; the resolution above still ran for the verdict. */
+                json_decref(ips);
+                *out = (json_int_t)(uintptr_t)found - 1;
+                return 0;
+        }
+        json_t *sorted = sorted_unique(ips);
+        json_decref(ips);
+        if (!sorted)
+                return -ENOMEM;
+        json_int_t idx = (json_int_t)json_array_size(x->group_list);
+        json_array_append_new(x->group_list, sorted);
+        r = sv_hashmap_put(x->groups, sv_strbuf_str(&key), (void *)(uintptr_t)(idx + 1), NULL);
+        if (r < 0)
+                return r;
+        *out = idx;
+        return 0;
+}
+
+static json_t *compile_rules(ctx *x, const sv_mesh_object *o, json_t *rules,
+                             const char *peers_key) {
+        json_t *out = json_array();
+        size_t i;
+        json_t *rule;
+        json_array_foreach (rules, i, rule) {
+                json_t *r = json_object();
+                json_t *peers = json_object_get(rule, peers_key);
+                if (peers) {
+                        json_t *ids = json_array();
+                        size_t j;
+                        json_t *peer;
+                        json_array_foreach (peers, j, peer) {
+                                json_int_t id;
+                                if (resolve_peer(x, o, peer, &id) == 0)
+                                        json_array_append_new(ids, json_integer(id));
+                        }
+                        json_object_set_new(r, "peers", ids);
+                }
+                json_t *ports = json_object_get(rule, "ports");
+                if (ports) {
+                        json_t *pl = json_array();
+                        size_t j;
+                        json_t *p;
+                        json_array_foreach (ports, j, p) {
+                                json_t *c = json_deep_copy(p);
+                                if (!json_object_get(c, "protocol"))
+                                        json_object_set_new(c, "protocol", json_string("TCP"));
+                                json_array_append_new(pl, c);
+                        }
+                        json_object_set_new(r, "ports", pl);
+                }
+                json_t *http = json_object_get(rule, "http");
+                if (http)
+                        json_object_set(r, "http", http);
+                json_array_append_new(out, r);
+        }
+        return out;
+}
+
+static json_t *compile_policy(ctx *x, const sv_mesh_object *o) {
+        json_t *spec = o->spec;
+        json_t *targets = json_array();
+        json_t *ref = json_object_get(spec, "targetRef");
+        if (ref) {
+                const char *name = json_string_value(json_object_get(ref, "name"));
+                json_t *ips = json_array();
+                if (service_ips(x, o->namespace, name ? name : "", false, ips) == -ENOENT)
+                        set_verdict(x, o, "BackendNotFound", "Service %s/%s (targetRef) not found",
+                                    o->namespace, name ? name : "");
+                size_t i;
+                json_t *ip;
+                json_array_foreach (ips, i, ip) {
+                        const sv_pod *p = sv_hashmap_get(x->pod_by_ip, json_string_value(ip));
+                        if (p && strcmp(p->node, x->c->node) == 0)
+                                json_array_append(targets, ip);
+                }
+                json_decref(ips);
+        } else {
+                sv_error err = SV_ERROR_INIT;
+                _cleanup_(sv_selector_freep) sv_selector *sel = NULL;
+                if (sv_selector_compile(json_object_get(spec, "podSelector"), &sel, &err) < 0)
+                        set_verdict(x, o, "InvalidSelector", "podSelector: %s", err.message);
+                else
+                        pods_matching(x, o->namespace, sel, NULL, true, targets);
+        }
+        json_t *sorted = sorted_unique(targets);
+        json_decref(targets);
+        const char *action = json_string_value(json_object_get(spec, "action"));
+        json_t *p =
+                json_pack("{s:s,s:s,s:s,s:I,s:s,s:o}", "namespace", o->namespace, "name", o->name,
+                          "uid", o->uid, "generation", (json_int_t)o->generation, "action",
+                          action ? action : "Allow", "targets", sorted ? sorted : json_array());
+        json_t *in = json_object_get(spec, "ingress"), *eg = json_object_get(spec, "egress");
+        if (in)
+                json_object_set_new(p, "ingress", compile_rules(x, o, in, "from"));
+        if (eg)
+                json_object_set_new(p, "egress", compile_rules(x, o, eg, "to"));
+        return p;
+}
+
+static bool service_exists(ctx *x, const char *ns, const char *name) {
+        char key[KEY_MAX];
+        snprintf(key, sizeof(key), "%s/%s", ns, name ? name : "");
+        return sv_informer_get(x->c->services, key) != NULL;
+}
+
+static json_t *compile_split(ctx *x, const sv_mesh_object *o) {
+        json_t *spec = o->spec;
+        const char *root = json_string_value(json_object_get(spec, "service"));
+        if (!service_exists(x, o->namespace, root)) {
+                set_verdict(x, o, "BackendNotFound", "Service %s/%s (the root) not found",
+                            o->namespace, root ? root : "");
+                return NULL;
+        }
+        json_t *backends = json_array();
+        size_t i;
+        json_t *b;
+        json_array_foreach (json_object_get(spec, "backends"), i, b) {
+                const char *name = json_string_value(json_object_get(b, "service"));
+                if (!service_exists(x, o->namespace, name)) {
+                        set_verdict(x, o, "BackendNotFound", "Service %s/%s (a backend) not found",
+                                    o->namespace, name ? name : "");
+                        continue;
+                }
+                json_array_append(backends, b);
+        }
+        json_t *matches = json_object_get(spec, "matches");
+        const char *mode = json_string_value(json_object_get(spec, "mode"));
+        if (!mode || strcmp(mode, "Auto") == 0)
+                mode = json_array_size(matches) > 0 ? "Request" : "Connection";
+        json_t *s = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:o}", "namespace", o->namespace, "name",
+                              o->name, "uid", o->uid, "generation", (json_int_t)o->generation,
+                              "service", root, "mode", mode, "backends", backends);
+        if (matches)
+                json_object_set(s, "matches", matches);
+        return s;
+}
+
+/* Objects of an informer, sorted by key (namespace/name), for a stable output. */
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int sorted_keys(sv_informer *inf, const char ***out, size_t *n_out) {
+        size_t n = sv_informer_size(inf), i = 0, it = 0;
+        const char **keys = calloc(n ? n : 1, sizeof(*keys));
+        if (!keys)
+                return -ENOMEM;
+        const char *k;
+        void *item;
+        while (i < n && sv_informer_next(inf, &it, &k, &item))
+                keys[i++] = k;
+        qsort(keys, i, sizeof(*keys), cmp_str);
+        *out = keys;
+        *n_out = i;
+        return 0;
+}
+
+/* The oldest TrafficSplit of a root Service owns it (creation time, then name). */
+static bool split_conflicts(ctx *x, const sv_mesh_object *o, const sv_mesh_object **owner) {
+        const char *root = json_string_value(json_object_get(o->spec, "service"));
+        size_t it = 0;
+        const char *k;
+        void *item;
+        while (sv_informer_next(x->c->splits, &it, &k, &item)) {
+                const sv_mesh_object *other = item;
+                if (other == o || strcmp(other->namespace, o->namespace) != 0)
+                        continue;
+                const char *oroot = json_string_value(json_object_get(other->spec, "service"));
+                if (!root || !oroot || strcmp(root, oroot) != 0)
+                        continue;
+                int c = strcmp(other->creation, o->creation);
+                if (c < 0 || (c == 0 && strcmp(other->name, o->name) < 0)) {
+                        *owner = other;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static json_t *compile_services(ctx *x) {
+        json_t *out = json_array();
+        const char **keys = NULL;
+        size_t n = 0;
+        if (sorted_keys(x->c->services, &keys, &n) < 0) {
+                json_decref(out);
+                return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+                const sv_service *s = sv_informer_get(x->c->services, keys[i]);
+                json_t *vips = json_array(), *ports = json_array(), *eps = json_array();
+                for (unsigned k = 0; k < s->n_cluster_ips; k++)
+                        json_array_append_new(vips, json_string(s->cluster_ips[k]));
+                for (unsigned k = 0; k < s->n_ports; k++) {
+                        const sv_service_port *p = &s->ports[k];
+                        json_t *pj = json_pack("{s:s,s:s,s:i}", "name", p->name, "protocol",
+                                               p->protocol, "port", p->port);
+                        if (p->target_port_name)
+                                json_object_set_new(pj, "targetPort",
+                                                    json_string(p->target_port_name));
+                        else
+                                json_object_set_new(pj, "targetPort", json_integer(p->target_port));
+                        json_array_append_new(ports, pj);
+                }
+                json_t *ips = json_array();
+                service_ips(x, s->namespace, s->name, false, ips);
+                json_t *sorted = sorted_unique(ips);
+                json_decref(ips);
+                size_t j;
+                json_t *ip;
+                json_array_foreach (sorted, j, ip) {
+                        const sv_pod *p = sv_hashmap_get(x->pod_by_ip, json_string_value(ip));
+                        json_array_append_new(eps,
+                                              json_pack("{s:O,s:b}", "ip", ip, "local",
+                                                        p && strcmp(p->node, x->c->node) == 0));
+                }
+                json_decref(sorted);
+                json_array_append_new(out, json_pack("{s:s,s:s,s:o,s:o,s:o}", "namespace",
+                                                     s->namespace, "name", s->name, "clusterIPs",
+                                                     vips, "ports", ports, "endpoints", eps));
+        }
+        free(keys);
+        return out;
+}
+
+static json_t *compile_pods(ctx *x, json_t **identities) {
+        json_t *local = json_array(), *ids = json_object();
+        const char **keys = NULL;
+        size_t n = 0;
+        for (int which = 0; which < 2; which++) {
+                sv_informer *inf = which == 0 ? x->c->local_pods : x->c->remote_pods;
+                if (sorted_keys(inf, &keys, &n) < 0)
+                        break;
+                for (size_t i = 0; i < n; i++) {
+                        const sv_pod *p = sv_informer_get(inf, keys[i]);
+                        if (p->n_ips == 0)
+                                continue;
+                        char id[KEY_MAX];
+                        snprintf(id, sizeof(id), "%s/%s", p->namespace, p->service_account);
+                        json_t *ips = json_array();
+                        for (unsigned k = 0; k < p->n_ips; k++) {
+                                json_array_append_new(ips, json_string(p->ips[k]));
+                                json_object_set_new(ids, p->ips[k], json_string(id));
+                        }
+                        if (which == 0)
+                                json_array_append_new(local,
+                                                      json_pack("{s:s,s:s,s:s,s:o}", "namespace",
+                                                                p->namespace, "name", p->name,
+                                                                "identity", id, "ips", ips));
+                        else
+                                json_decref(ips);
+                }
+                free(keys);
+                keys = NULL;
+        }
+        *identities = ids;
+        return local;
+}
+
+int sv_compile(const sv_caches *caches, json_t **state_out, json_t **verdicts_out, sv_error *err) {
+        _cleanup_(ctx_done) ctx x = {.c = caches};
+        int r;
+        if ((r = sv_hashmap_new(&x.pods_by_ns)) < 0 || (r = sv_hashmap_new(&x.pod_by_ip)) < 0 ||
+            (r = sv_hashmap_new(&x.slices_by_service)) < 0 || (r = sv_hashmap_new(&x.groups)) < 0)
+                return sv_errorf(err, r, SV_CODE_INTERNAL, "out of memory");
+        x.group_list = json_array();
+        x.verdicts = json_object();
+        if (!x.group_list || !x.verdicts)
+                return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
+        if ((r = index_pods(&x, caches->local_pods)) < 0 ||
+            (r = index_pods(&x, caches->remote_pods)) < 0 || (r = index_slices(&x)) < 0)
+                return sv_errorf(err, r, SV_CODE_INTERNAL, "indexing the caches failed");
+
+        json_t *policies = json_array(), *splits = json_array(), *objects = json_array();
+        json_t *state = json_object();
+        for (int which = 0; which < 2; which++) {
+                sv_informer *inf = which == 0 ? caches->policies : caches->splits;
+                const char **keys = NULL;
+                size_t n = 0;
+                if ((r = sorted_keys(inf, &keys, &n)) < 0)
+                        break;
+                for (size_t i = 0; i < n; i++) {
+                        const sv_mesh_object *o = sv_informer_get(inf, keys[i]);
+                        json_object_set_new(x.verdicts, o->uid,
+                                            json_pack("{s:b,s:s,s:s,s:I}", "accepted", 1, "reason",
+                                                      "Accepted", "message", "", "generation",
+                                                      (json_int_t)o->generation));
+                        const sv_mesh_object *owner = NULL;
+                        json_t *entry = NULL;
+                        if (which == 0) {
+                                entry = compile_policy(&x, o);
+                                json_array_append_new(policies, entry);
+                        } else if (split_conflicts(&x, o, &owner)) {
+                                set_verdict(&x, o, "Conflicted",
+                                            "TrafficSplit %s is older and owns Service %s/%s",
+                                            owner->name, o->namespace,
+                                            json_string_value(json_object_get(o->spec, "service")));
+                        } else if ((entry = compile_split(&x, o))) {
+                                json_array_append_new(splits, entry);
+                        }
+                        if (entry)
+                                json_array_append_new(
+                                        objects,
+                                        json_pack("{s:s,s:s,s:s,s:s,s:I}", "kind",
+                                                  sv_mesh_kind_name(o->kind), "namespace",
+                                                  o->namespace, "name", o->name, "uid", o->uid,
+                                                  "generation", (json_int_t)o->generation));
+                }
+                free(keys);
+        }
+        json_t *identities = NULL;
+        json_t *local = compile_pods(&x, &identities);
+        json_t *services = compile_services(&x);
+        json_object_set_new(state, "version", json_integer(SV_STATE_VERSION));
+        json_object_set_new(state, "node", json_string(caches->node));
+        json_object_set_new(state, "localPods", local);
+        json_object_set_new(state, "identities", identities);
+        json_object_set_new(state, "services", services);
+        json_object_set(state, "peerGroups", x.group_list);
+        json_object_set_new(state, "policies", policies);
+        json_object_set_new(state, "splits", splits);
+        json_object_set_new(state, "objects", objects);
+        if (r < 0 || !local || !identities || !services) {
+                json_decref(state);
+                return sv_errorf(err, r < 0 ? r : -ENOMEM, SV_CODE_INTERNAL, "compile failed");
+        }
+        *state_out = state;
+        *verdicts_out = TAKE_PTR(x.verdicts);
+        return 0;
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The compiler: from the informers' caches to the node's desired mesh state,
+ * the one input of every renderer (nftables, HAProxy). Level-triggered: it
+ * always compiles everything from the caches, so no event can be missed; the
+ * output is deterministic (sorted), so an unchanged cluster compiles to the
+ * same bytes and nothing is re-applied. The format is in docs/operator.md.
+ *
+ * Alongside the state it gives a verdict per ServicePolicy and TrafficSplit
+ * (the Accepted condition): every node computes it, the leader writes it. */
+#pragma once
+
+#include <jansson.h>
+
+#include "base/error.h"
+#include "kube/informer.h"
+
+#define SV_STATE_VERSION 1
+
+typedef struct sv_caches {
+        const char *node;
+        sv_informer *local_pods, *remote_pods, *services, *slices, *namespaces, *policies, *splits;
+} sv_caches;
+
+/* *state: the node's state (see docs/operator.md). *verdicts: {"<uid>":
+ * {"accepted": bool, "reason": "...", "message": "...",
+ * "generation": N}}, one per ServicePolicy and TrafficSplit. */
+int sv_compile(const sv_caches *caches, json_t **state, json_t **verdicts, sv_error *err);

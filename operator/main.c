@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* selvedge-operator: one per node. Watches the API (informers), compiles the
+ * node's mesh state, hands it to the data-plane backend, persists it, reports
+ * what the node programmed, and, when it holds the Lease, writes the status of
+ * ServicePolicy and TrafficSplit. Serves /metrics, /healthz and /readyz on a
+ * node-local address. See docs/operator.md. */
+#include <getopt.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "json/json.h"
+#include "kube/client.h"
+#include "kube/informer.h"
+#include "kube/lease.h"
+#include "operator/backend.h"
+#include "operator/compile.h"
+#include "operator/httpd.h"
+#include "operator/metrics.h"
+#include "operator/objects.h"
+#include "operator/report.h"
+#include "operator/status.h"
+
+#define STATUS_RESYNC_MS (30 * 1000)
+#define POLL_MAX_MS (30 * 1000)
+
+enum {
+        INF_LOCAL_PODS,
+        INF_REMOTE_PODS,
+        INF_SERVICES,
+        INF_SLICES,
+        INF_NAMESPACES,
+        INF_POLICIES,
+        INF_SPLITS,
+        INF_REPORTS,
+        INF_MAX,
+};
+
+typedef struct options {
+        const char *node, *namespace, *kubeconfig, *state_dir, *backend, *metrics_addr, *identity;
+        unsigned lease_duration, renew_deadline, retry_period, debounce_ms, idle_timeout;
+        unsigned watch_timeout_min, watch_timeout_max;
+        const char *log_level;
+} options;
+
+typedef struct informer_metrics {
+        sv_metric *events[_SV_WATCH_TYPE_MAX], *restarts, *lists, *relists, *errors, *bytes,
+                *objects, *synced;
+        uint64_t last[_SV_WATCH_TYPE_MAX + 5];
+} informer_metrics;
+
+typedef struct op {
+        options o;
+        sv_kube_client *client;
+        sv_informer *inf[INF_MAX];
+        informer_metrics im[INF_MAX];
+        sv_caches caches;
+        sv_leader *leader;
+        sv_report *report;
+        sv_status_writer *status;
+        sv_backend *backend;
+        sv_metrics *metrics;
+        sv_httpd *httpd;
+        bool compile_dirty, status_dirty, synced, was_leader;
+        int64_t compile_due, status_due, start_ms;
+        char *applied; /* text of the state in the data plane */
+        json_t *verdicts;
+        sv_metric *m_sync, *m_compile_errors, *m_apply_errors, *m_status_writes, *m_status_errors,
+                *m_events, *m_leader, *m_state_bytes, *m_applies;
+} op;
+
+static void usage(FILE *f) {
+        fputs("Usage: selvedge-operator --node-name NODE [options]\n"
+              "  --node-name NODE          this node (default: $NODE_NAME)\n"
+              "  --namespace NS            for the Leases (default: $POD_NAMESPACE or "
+              "selvedge-system)\n"
+              "  --kubeconfig PATHS        kubeconfig (default: in-cluster, then $KUBECONFIG, "
+              "~/.kube/config)\n"
+              "  --state-dir DIR           persisted state (default /var/lib/selvedge)\n"
+              "  --backend SPEC            none | record:/path (default none)\n"
+              "  --metrics-addr ADDR:PORT  /metrics, /healthz, /readyz (default 127.0.0.1:9464)\n"
+              "  --identity ID             leader-election identity (default: node name)\n"
+              "  --lease-duration S, --renew-deadline S, --retry-period S   (15, 10, 2)\n"
+              "  --debounce-ms MS          wait after a change before compiling (default 50)\n"
+              "  --watch-idle-timeout S    restart a silent watch after S (default 150)\n"
+              "  --watch-timeout MIN-MAX   server-side watch timeout range (default 300-600)\n"
+              "  --log-level LEVEL         debug, info, warn, error (default info)\n",
+              f);
+}
+
+static int parse_uint(const char *flag, const char *s, unsigned max, unsigned *out) {
+        uint64_t v;
+        if (sv_parse_uint64(s, max, &v) < 0) {
+                fprintf(stderr, "selvedge-operator: %s: \"%s\" is not a number up to %u\n", flag, s,
+                        max);
+                return -EINVAL;
+        }
+        *out = (unsigned)v;
+        return 0;
+}
+
+static int parse_options(int argc, char **argv, options *o) {
+        *o = (options){
+                .node = getenv("NODE_NAME"),
+                .namespace = getenv("POD_NAMESPACE"),
+                .state_dir = "/var/lib/selvedge",
+                .backend = "none",
+                .metrics_addr = "127.0.0.1:9464",
+                .lease_duration = 15,
+                .renew_deadline = 10,
+                .retry_period = 2,
+                .debounce_ms = 50,
+                .idle_timeout = 150,
+                .watch_timeout_min = 300,
+                .watch_timeout_max = 600,
+                .log_level = "info",
+        };
+        if (!o->namespace || !*o->namespace)
+                o->namespace = "selvedge-system";
+        static const struct option longopts[] = {
+                {"node-name", required_argument, NULL, 'n'},
+                {"namespace", required_argument, NULL, 'N'},
+                {"kubeconfig", required_argument, NULL, 'k'},
+                {"state-dir", required_argument, NULL, 's'},
+                {"backend", required_argument, NULL, 'b'},
+                {"metrics-addr", required_argument, NULL, 'm'},
+                {"identity", required_argument, NULL, 'i'},
+                {"lease-duration", required_argument, NULL, 'L'},
+                {"renew-deadline", required_argument, NULL, 'R'},
+                {"retry-period", required_argument, NULL, 'P'},
+                {"debounce-ms", required_argument, NULL, 'd'},
+                {"watch-idle-timeout", required_argument, NULL, 'I'},
+                {"watch-timeout", required_argument, NULL, 'W'},
+                {"log-level", required_argument, NULL, 'l'},
+                {"help", no_argument, NULL, 'h'},
+                {0},
+        };
+        int c, r = 0;
+        while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+                switch (c) {
+                case 'n':
+                        o->node = optarg;
+                        break;
+                case 'N':
+                        o->namespace = optarg;
+                        break;
+                case 'k':
+                        o->kubeconfig = optarg;
+                        break;
+                case 's':
+                        o->state_dir = optarg;
+                        break;
+                case 'b':
+                        o->backend = optarg;
+                        break;
+                case 'm':
+                        o->metrics_addr = optarg;
+                        break;
+                case 'i':
+                        o->identity = optarg;
+                        break;
+                case 'L':
+                        r = parse_uint("--lease-duration", optarg, 3600, &o->lease_duration);
+                        break;
+                case 'R':
+                        r = parse_uint("--renew-deadline", optarg, 3600, &o->renew_deadline);
+                        break;
+                case 'P':
+                        r = parse_uint("--retry-period", optarg, 3600, &o->retry_period);
+                        break;
+                case 'd':
+                        r = parse_uint("--debounce-ms", optarg, 60000, &o->debounce_ms);
+                        break;
+                case 'I':
+                        r = parse_uint("--watch-idle-timeout", optarg, 86400, &o->idle_timeout);
+                        break;
+                case 'W': {
+                        char buf[64];
+                        const char *dash = strchr(optarg, '-');
+                        if (!dash || (size_t)(dash - optarg) >= sizeof(buf)) {
+                                fprintf(stderr,
+                                        "selvedge-operator: --watch-timeout wants MIN-MAX\n");
+                                return -EINVAL;
+                        }
+                        memcpy(buf, optarg, (size_t)(dash - optarg));
+                        buf[dash - optarg] = 0;
+                        r = parse_uint("--watch-timeout", buf, 3600, &o->watch_timeout_min);
+                        if (r == 0)
+                                r = parse_uint("--watch-timeout", dash + 1, 3600,
+                                               &o->watch_timeout_max);
+                        if (r == 0 && (o->watch_timeout_min == 0 ||
+                                       o->watch_timeout_max < o->watch_timeout_min)) {
+                                fprintf(stderr, "selvedge-operator: --watch-timeout: bad range\n");
+                                r = -EINVAL;
+                        }
+                        break;
+                }
+                case 'l':
+                        o->log_level = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(EXIT_SUCCESS);
+                default:
+                        usage(stderr);
+                        return -EINVAL;
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "selvedge-operator: unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (!o->node || !*o->node) {
+                fprintf(stderr, "selvedge-operator: --node-name (or $NODE_NAME) is required\n");
+                return -EINVAL;
+        }
+        if (!o->identity)
+                o->identity = o->node;
+        if (o->renew_deadline >= o->lease_duration || o->retry_period >= o->renew_deadline ||
+            o->retry_period == 0) {
+                fprintf(stderr, "selvedge-operator: need 0 < retry-period < renew-deadline < "
+                                "lease-duration\n");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Informer callbacks: a ServicePolicy or TrafficSplit whose status alone
+ * changed (our own write, most often) needs no compile, only a status look. */
+static void on_change(void *ud, enum sv_informer_change change, const char *key, void *old_item,
+                      void *new_item, bool mesh) {
+        op *x = ud;
+        if (mesh && change == SV_INFORMER_UPDATE) {
+                const sv_mesh_object *a = old_item, *b = new_item;
+                if (a->generation == b->generation && json_equal(a->spec, b->spec)) {
+                        x->status_dirty = true;
+                        return;
+                }
+        }
+        if (!x->compile_dirty) {
+                x->compile_dirty = true;
+                x->compile_due = sv_monotonic_ms() + x->o.debounce_ms;
+        }
+}
+
+static void on_change_plain(void *ud, enum sv_informer_change c, const char *key, void *o,
+                            void *n) {
+        on_change(ud, c, key, o, n, false);
+}
+
+static void on_change_mesh(void *ud, enum sv_informer_change c, const char *key, void *o, void *n) {
+        on_change(ud, c, key, o, n, true);
+}
+
+static void on_change_report(void *ud, enum sv_informer_change c, const char *key, void *o,
+                             void *n) {
+        ((op *)ud)->status_dirty = true;
+}
+
+static int setup_informers(op *x, sv_error *err) {
+        char local_sel[320], remote_sel[320], reports_path[512];
+        snprintf(local_sel, sizeof(local_sel), "spec.nodeName=%s", x->o.node);
+        snprintf(remote_sel, sizeof(remote_sel), "spec.nodeName!=%s", x->o.node);
+        sv_lease_path(x->o.namespace, NULL, reports_path, sizeof(reports_path));
+        const struct {
+                const char *name, *path, *field, *label;
+                int (*transform)(void *, json_t *, void **, sv_error *);
+                void (*free_item)(void *);
+                void (*changed)(void *, enum sv_informer_change, const char *, void *, void *);
+        } defs[INF_MAX] = {
+                [INF_LOCAL_PODS] = {"pods_local", "/api/v1/pods", local_sel, NULL, sv_pod_transform,
+                                    sv_pod_free, on_change_plain},
+                [INF_REMOTE_PODS] = {"pods_remote", "/api/v1/pods", remote_sel, NULL,
+                                     sv_pod_transform, sv_pod_free, on_change_plain},
+                [INF_SERVICES] = {"services", "/api/v1/services", NULL, NULL, sv_service_transform,
+                                  sv_service_free, on_change_plain},
+                [INF_SLICES] = {"endpointslices", "/apis/discovery.k8s.io/v1/endpointslices", NULL,
+                                NULL, sv_slice_transform, sv_slice_free, on_change_plain},
+                [INF_NAMESPACES] = {"namespaces", "/api/v1/namespaces", NULL, NULL,
+                                    sv_namespace_transform, sv_namespace_free, on_change_plain},
+                [INF_POLICIES] = {"servicepolicies", "/apis/selvedge.dev/v1alpha1/servicepolicies",
+                                  NULL, NULL, sv_policy_transform, sv_mesh_object_free,
+                                  on_change_mesh},
+                [INF_SPLITS] = {"trafficsplits", "/apis/selvedge.dev/v1alpha1/trafficsplits", NULL,
+                                NULL, sv_split_transform, sv_mesh_object_free, on_change_mesh},
+                [INF_REPORTS] = {"node_reports", reports_path, NULL, SV_REPORT_LABEL "=true",
+                                 sv_node_report_transform, sv_node_report_free, on_change_report},
+        };
+        for (int i = 0; i < INF_MAX; i++) {
+                sv_informer_config cfg = {
+                        .name = defs[i].name,
+                        .path = defs[i].path,
+                        .field_selector = defs[i].field,
+                        .label_selector = defs[i].label,
+                        .idle_timeout_s = x->o.idle_timeout,
+                        .min_watch_timeout_s = x->o.watch_timeout_min,
+                        .max_watch_timeout_s = x->o.watch_timeout_max,
+                };
+                sv_informer_ops ops = {.transform = defs[i].transform,
+                                       .free_item = defs[i].free_item,
+                                       .on_change = defs[i].changed};
+                int r = sv_informer_new(x->client, &cfg, &ops, x, &x->inf[i]);
+                if (r < 0)
+                        return sv_errorf(err, r, SV_CODE_INTERNAL, "creating informer %s failed",
+                                         defs[i].name);
+        }
+        x->caches = (sv_caches){
+                .node = x->o.node,
+                .local_pods = x->inf[INF_LOCAL_PODS],
+                .remote_pods = x->inf[INF_REMOTE_PODS],
+                .services = x->inf[INF_SERVICES],
+                .slices = x->inf[INF_SLICES],
+                .namespaces = x->inf[INF_NAMESPACES],
+                .policies = x->inf[INF_POLICIES],
+                .splits = x->inf[INF_SPLITS],
+        };
+        return 0;
+}
+
+static int setup_metrics(op *x) {
+        sv_metrics *m = x->metrics;
+        int r = 0;
+#define REG(call)                                                                                  \
+        do {                                                                                       \
+                if (r >= 0)                                                                        \
+                        r = (call);                                                                \
+        } while (0)
+        for (int i = 0; i < INF_MAX; i++) {
+                const char *res = sv_informer_name(x->inf[i]);
+                informer_metrics *im = &x->im[i];
+                for (int t = 0; t < _SV_WATCH_TYPE_MAX; t++)
+                        REG(sv_metrics_counter(
+                                m, "selvedge_operator_watch_events_total",
+                                "Watch events received, by resource and type.",
+                                SV_LABELS("resource", res, "type", sv_watch_type_name(t)),
+                                &im->events[t]));
+                REG(sv_metrics_counter(m, "selvedge_operator_watch_restarts_total",
+                                       "Watches that ended and were started again (server "
+                                       "timeout, failure, idle).",
+                                       SV_LABELS("resource", res), &im->restarts));
+                REG(sv_metrics_counter(m, "selvedge_operator_lists_total",
+                                       "Full lists, the initial one included.",
+                                       SV_LABELS("resource", res), &im->lists));
+                REG(sv_metrics_counter(m, "selvedge_operator_relists_total",
+                                       "Full lists after the initial one (lost watch history).",
+                                       SV_LABELS("resource", res), &im->relists));
+                REG(sv_metrics_counter(m, "selvedge_operator_watch_errors_total",
+                                       "Failed list or watch requests and undecodable events.",
+                                       SV_LABELS("resource", res), &im->errors));
+                REG(sv_metrics_counter(m, "selvedge_operator_watch_received_bytes_total",
+                                       "Bytes received on watch streams.",
+                                       SV_LABELS("resource", res), &im->bytes));
+                REG(sv_metrics_gauge(m, "selvedge_operator_cache_objects",
+                                     "Objects in the informer's cache.", SV_LABELS("resource", res),
+                                     &im->objects));
+                REG(sv_metrics_gauge(m, "selvedge_operator_cache_synced",
+                                     "1 once the informer has listed successfully.",
+                                     SV_LABELS("resource", res), &im->synced));
+        }
+        static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,   0.25,   0.5,   1,    2.5,   5};
+        REG(sv_metrics_histogram(m, "selvedge_operator_sync_duration_seconds",
+                                 "Time to compile the node's state and apply it.", NULL, bounds,
+                                 ARRAY_SIZE(bounds), &x->m_sync));
+        REG(sv_metrics_counter(m, "selvedge_operator_errors_total", "Errors, by stage.",
+                               SV_LABELS("stage", "compile"), &x->m_compile_errors));
+        REG(sv_metrics_counter(m, "selvedge_operator_errors_total", "Errors, by stage.",
+                               SV_LABELS("stage", "apply"), &x->m_apply_errors));
+        REG(sv_metrics_counter(m, "selvedge_operator_errors_total", "Errors, by stage.",
+                               SV_LABELS("stage", "status"), &x->m_status_errors));
+        REG(sv_metrics_counter(m, "selvedge_operator_applies_total",
+                               "States handed to the data-plane backend.", NULL, &x->m_applies));
+        REG(sv_metrics_counter(m, "selvedge_operator_status_writes_total",
+                               "Status writes of ServicePolicy and TrafficSplit.", NULL,
+                               &x->m_status_writes));
+        REG(sv_metrics_counter(m, "selvedge_operator_warning_events_total",
+                               "Warning Events posted for broken references.", NULL, &x->m_events));
+        REG(sv_metrics_gauge(m, "selvedge_operator_leader",
+                             "1 while this instance holds the leader Lease.", NULL, &x->m_leader));
+        REG(sv_metrics_gauge(m, "selvedge_operator_state_bytes",
+                             "Size of the node's compiled state.", NULL, &x->m_state_bytes));
+#undef REG
+        return r;
+}
+
+static void export_informer_metrics(op *x) {
+        for (int i = 0; i < INF_MAX; i++) {
+                sv_informer_stats *s = sv_informer_stats_of(x->inf[i]);
+                informer_metrics *im = &x->im[i];
+                uint64_t now[_SV_WATCH_TYPE_MAX + 5];
+                sv_metric *dst[_SV_WATCH_TYPE_MAX + 5];
+                for (int t = 0; t < _SV_WATCH_TYPE_MAX; t++) {
+                        now[t] = atomic_load(&s->events[t]);
+                        dst[t] = im->events[t];
+                }
+                uint64_t lists = atomic_load(&s->lists);
+                now[_SV_WATCH_TYPE_MAX] = atomic_load(&s->watch_restarts);
+                now[_SV_WATCH_TYPE_MAX + 1] = lists;
+                now[_SV_WATCH_TYPE_MAX + 2] = lists > 0 ? lists - 1 : 0;
+                now[_SV_WATCH_TYPE_MAX + 3] = atomic_load(&s->errors);
+                now[_SV_WATCH_TYPE_MAX + 4] = atomic_load(&s->bytes);
+                dst[_SV_WATCH_TYPE_MAX] = im->restarts;
+                dst[_SV_WATCH_TYPE_MAX + 1] = im->lists;
+                dst[_SV_WATCH_TYPE_MAX + 2] = im->relists;
+                dst[_SV_WATCH_TYPE_MAX + 3] = im->errors;
+                dst[_SV_WATCH_TYPE_MAX + 4] = im->bytes;
+                /* Counters only go up: add what happened since the last export. */
+                for (size_t k = 0; k < ARRAY_SIZE(now); k++)
+                        if (now[k] > im->last[k]) {
+                                sv_metric_add(dst[k], (double)(now[k] - im->last[k]));
+                                im->last[k] = now[k];
+                        }
+                sv_metric_set(im->objects, (double)atomic_load(&s->objects));
+                sv_metric_set(im->synced, sv_informer_synced(x->inf[i]) ? 1 : 0);
+        }
+}
+
+/* Hands a state to the backend and, once applied, persists it. */
+static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
+        int r = sv_backend_apply(x->backend, state, text, err);
+        if (r < 0) {
+                sv_metric_inc(x->m_apply_errors);
+                free(text);
+                return r;
+        }
+        sv_metric_inc(x->m_applies);
+        sv_metric_set(x->m_state_bytes, (double)strlen(text));
+        sv_error save_err = SV_ERROR_INIT;
+        if (sv_state_save(x->o.state_dir, text, strlen(text), &save_err) < 0)
+                sv_log(SV_LOG_WARN, "persisting the state failed", "error", save_err.message, NULL);
+        free(x->applied);
+        x->applied = text;
+        return 0;
+}
+
+static void restore_state(op *x) {
+        sv_error err = SV_ERROR_INIT;
+        _cleanup_json_ json_t *state = NULL;
+        int r = sv_state_load(x->o.state_dir, &state, &err);
+        if (r == -ENOENT) {
+                sv_log(SV_LOG_INFO, "no persisted state; waiting for the API server", "dir",
+                       x->o.state_dir, NULL);
+                return;
+        }
+        if (r < 0) {
+                sv_log(SV_LOG_WARN, "persisted state unusable; waiting for the API server", "error",
+                       err.message, NULL);
+                return;
+        }
+        char *text = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text || apply_state(x, state, text, &err) < 0) {
+                sv_log(SV_LOG_ERROR, "re-applying the persisted state failed", "error", err.message,
+                       NULL);
+                return;
+        }
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", json_array_size(json_object_get(state, "objects")));
+        sv_log(SV_LOG_INFO, "re-applied the persisted state", "objects", n, NULL);
+        sv_httpd_set_ready(x->httpd, true, NULL);
+}
+
+static void compile_and_apply(op *x) {
+        int64_t t0 = sv_monotonic_ms();
+        sv_error err = SV_ERROR_INIT;
+        _cleanup_json_ json_t *state = NULL;
+        json_t *verdicts = NULL;
+        x->compile_dirty = false;
+        if (sv_compile(&x->caches, &state, &verdicts, &err) < 0) {
+                sv_metric_inc(x->m_compile_errors);
+                sv_log(SV_LOG_ERROR, "compile failed", "error", err.message, NULL);
+                return;
+        }
+        json_decref(x->verdicts);
+        x->verdicts = verdicts;
+        x->status_dirty = true;
+        char *text = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!text)
+                return;
+        _cleanup_json_ json_t *programmed = json_object();
+        _cleanup_json_ json_t *failed = json_object();
+        const char *uid;
+        json_t *v;
+        if (x->applied && strcmp(x->applied, text) == 0) {
+                free(text);
+        } else if (apply_state(x, state, text, &err) < 0) {
+                sv_log(SV_LOG_ERROR, "applying the state failed", "backend",
+                       sv_backend_name(x->backend), "error", err.message, NULL);
+                json_object_foreach (verdicts, uid, v)
+                        json_object_set_new(failed, uid, json_string(err.message));
+                sv_report_set(x->report, x->applied ? programmed : programmed, failed);
+                return;
+        }
+        json_object_foreach (verdicts, uid, v)
+                json_object_set(programmed, uid, json_object_get(v, "generation"));
+        sv_report_set(x->report, programmed, failed);
+        sv_metric_observe(x->m_sync, (double)(sv_monotonic_ms() - t0) / 1000.0);
+        sv_httpd_set_ready(x->httpd, true, NULL);
+}
+
+static void status_pass(op *x, int64_t now) {
+        sv_status_observe_reports(x->status, x->inf[INF_REPORTS], now);
+        x->status_dirty = false;
+        x->status_due = now + STATUS_RESYNC_MS;
+        unsigned writes = 0, events = 0, errors = 0;
+        for (int which = INF_POLICIES; which <= INF_SPLITS; which++) {
+                size_t it = 0;
+                const char *key;
+                void *item;
+                while (sv_informer_next(x->inf[which], &it, &key, &item)) {
+                        /* Stop at once if the lease was lost during the pass. */
+                        if (!sv_leader_is_leader(x->leader, sv_monotonic_ms()))
+                                return;
+                        const sv_mesh_object *o = item;
+                        json_t *verdict = json_object_get(x->verdicts, o->uid);
+                        if (!verdict)
+                                continue; /* appeared after the last compile */
+                        sv_rollout ro = sv_status_rollout(x->status, x->inf[INF_REPORTS], o->uid,
+                                                          o->generation);
+                        sv_error err = SV_ERROR_INIT;
+                        int r = sv_status_sync(x->status, x->client, o, verdict, &ro, &events,
+                                               &err);
+                        if (r > 0)
+                                writes++;
+                        if (r < 0) {
+                                errors++;
+                                x->status_dirty = true;
+                                sv_log(SV_LOG_WARN, "status write failed", "object", key, "error",
+                                       err.message, NULL);
+                        }
+                }
+        }
+        sv_metric_add(x->m_status_writes, writes);
+        sv_metric_add(x->m_events, events);
+        sv_metric_add(x->m_status_errors, errors);
+        if (x->status_dirty)
+                x->status_due = now + 1000;
+}
+
+static int64_t min64(int64_t a, int64_t b) {
+        return a < b ? a : b;
+}
+
+static int run(op *x, int sigfd) {
+        int64_t leader_due = 0;
+        for (;;) {
+                int64_t now = sv_monotonic_ms(), next = now + POLL_MAX_MS;
+                bool all_synced = true;
+                for (int i = 0; i < INF_MAX; i++) {
+                        sv_error err = SV_ERROR_INIT;
+                        next = min64(next, sv_informer_process(x->inf[i], now, &err));
+                        if (sv_error_is_set(&err))
+                                sv_log(SV_LOG_WARN, "watch problem", "resource",
+                                       sv_informer_name(x->inf[i]), "error", err.message, NULL);
+                        all_synced = all_synced && sv_informer_synced(x->inf[i]);
+                }
+                now = sv_monotonic_ms();
+                if (all_synced && !x->synced) {
+                        x->synced = true;
+                        x->compile_dirty = true;
+                        x->compile_due = now;
+                        char ms[32];
+                        snprintf(ms, sizeof(ms), "%lld", (long long)(now - x->start_ms));
+                        sv_log(SV_LOG_INFO, "caches synced", "elapsed_ms", ms, NULL);
+                }
+                if (x->synced && x->compile_dirty) {
+                        if (now >= x->compile_due)
+                                compile_and_apply(x);
+                        else
+                                next = min64(next, x->compile_due);
+                }
+                sv_error err = SV_ERROR_INIT;
+                if (x->synced)
+                        next = min64(next, sv_report_tick(x->report, x->client, now, &err));
+                if (sv_error_is_set(&err))
+                        sv_log(SV_LOG_WARN, "node report failed", "error", err.message, NULL);
+                sv_error_clear(&err);
+                now = sv_monotonic_ms();
+                if (now >= leader_due)
+                        leader_due = sv_leader_tick(x->leader, x->client, now, &err);
+                next = min64(next, leader_due);
+                now = sv_monotonic_ms();
+                bool leading = sv_leader_is_leader(x->leader, now);
+                if (leading != x->was_leader) {
+                        sv_log(SV_LOG_INFO, leading ? "became leader" : "stopped leading",
+                               "identity", x->o.identity, "holder", sv_leader_holder(x->leader),
+                               NULL);
+                        x->was_leader = leading;
+                        x->status_dirty = leading;
+                }
+                sv_metric_set(x->m_leader, leading ? 1 : 0);
+                if (leading && x->synced && x->verdicts) {
+                        if (x->status_dirty || now >= x->status_due)
+                                status_pass(x, now);
+                        next = min64(next, x->status_dirty ? now + 1000 : x->status_due);
+                }
+                export_informer_metrics(x);
+                sv_httpd_heartbeat(x->httpd);
+
+                now = sv_monotonic_ms();
+                int timeout = next > now ? (int)(next - now) : 0;
+                struct curl_waitfd wfd = {.fd = sigfd, .events = CURL_WAIT_POLLIN};
+                sv_kube_client_poll(x->client, &wfd, 1, timeout);
+                if (wfd.revents) {
+                        struct signalfd_siginfo si;
+                        if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+                                char sig[16];
+                                snprintf(sig, sizeof(sig), "%u", si.ssi_signo);
+                                sv_log(SV_LOG_INFO, "stopping", "signal", sig, NULL);
+                                return 0;
+                        }
+                }
+                sv_kube_client_dispatch(x->client);
+        }
+}
+
+static void op_done(op *x) {
+        for (int i = 0; i < INF_MAX; i++)
+                sv_informer_free(x->inf[i]);
+        sv_httpd_stop(x->httpd);
+        sv_leader_free(x->leader);
+        sv_report_free(x->report);
+        sv_status_writer_free(x->status);
+        sv_backend_free(x->backend);
+        sv_kube_client_free(x->client);
+        sv_metrics_free(x->metrics);
+        json_decref(x->verdicts);
+        free(x->applied);
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(op_done) op x = {0};
+        if (parse_options(argc, argv, &x.o) < 0)
+                return EXIT_FAILURE;
+        enum sv_log_level level;
+        if (sv_log_level_from_string(x.o.log_level, &level) < 0) {
+                fprintf(stderr, "selvedge-operator: unknown --log-level \"%s\"\n", x.o.log_level);
+                return EXIT_FAILURE;
+        }
+        sv_log_setup("selvedge-operator", level, STDERR_FILENO);
+        /* Two threads at most: one malloc arena keeps the footprint small. */
+        mallopt(M_ARENA_MAX, 1);
+        x.start_ms = sv_monotonic_ms();
+
+        sv_error err = SV_ERROR_INIT;
+        char host[SV_HTTPD_ADDR_MAX];
+        uint16_t port;
+        if (sv_httpd_parse_addr(x.o.metrics_addr, host, &port) < 0) {
+                sv_log(SV_LOG_ERROR, "bad --metrics-addr (want a numeric address:port)", "value",
+                       x.o.metrics_addr, NULL);
+                return EXIT_FAILURE;
+        }
+        sv_kube_config *cfg = NULL;
+        int r = sv_kube_config_load(x.o.kubeconfig, &cfg, &err);
+        if (r < 0) {
+                sv_log(SV_LOG_ERROR, "no usable API server configuration", "error", err.message,
+                       NULL);
+                return EXIT_FAILURE;
+        }
+        sv_kube_client_options copts = {.request_timeout_ms = 10000,
+                                        .user_agent = "selvedge-operator"};
+        if (sv_kube_client_new(cfg, &copts, &x.client, &err) < 0 ||
+            sv_backend_new(x.o.backend, &x.backend, &err) < 0 || setup_informers(&x, &err) < 0) {
+                sv_log(SV_LOG_ERROR, "start-up failed", "error", err.message, NULL);
+                return EXIT_FAILURE;
+        }
+        sv_lease_config lc = {.namespace = x.o.namespace,
+                              .name = "selvedge-operator-leader",
+                              .identity = x.o.identity,
+                              .duration_s = (int)x.o.lease_duration,
+                              .renew_deadline_s = (int)x.o.renew_deadline,
+                              .retry_period_s = (int)x.o.retry_period};
+        if (sv_leader_new(&lc, &x.leader) < 0 ||
+            sv_report_new(x.o.namespace, x.o.node, &x.report) < 0 ||
+            sv_status_writer_new(x.o.identity, &x.status) < 0 || sv_metrics_new(&x.metrics) < 0 ||
+            setup_metrics(&x) < 0) {
+                sv_log(SV_LOG_ERROR, "start-up failed", "error", "out of memory or bad names",
+                       NULL);
+                return EXIT_FAILURE;
+        }
+        sv_httpd_config hc = {.addr = host,
+                              .port = port,
+                              .metrics = x.metrics,
+                              .heartbeat_timeout_ms = 2 * POLL_MAX_MS};
+        r = sv_httpd_start(&hc, &x.httpd);
+        if (r < 0) {
+                sv_log(SV_LOG_ERROR, "cannot serve metrics", "addr", x.o.metrics_addr, "error",
+                       strerror(-r), NULL);
+                return EXIT_FAILURE;
+        }
+        sv_httpd_set_ready(x.httpd, false, "no state applied yet");
+        char portstr[8];
+        snprintf(portstr, sizeof(portstr), "%u", sv_httpd_port(x.httpd));
+        sv_log(SV_LOG_INFO, "started", "node", x.o.node, "identity", x.o.identity, "backend",
+               x.o.backend, "metrics_addr", host, "metrics_port", portstr, NULL);
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sigfd < 0) {
+                sv_log(SV_LOG_ERROR, "signalfd failed", "error", strerror(errno), NULL);
+                return EXIT_FAILURE;
+        }
+        restore_state(&x);
+        run(&x, sigfd);
+        (void)sv_leader_release(x.leader, x.client, &err);
+        return EXIT_SUCCESS;
+}

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "operator/objects.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/informer.h"
+
+#define REPORT_PROGRAMMED "selvedge.dev/programmed"
+#define REPORT_FAILED "selvedge.dev/failed"
+
+const char *sv_mesh_kind_name(enum sv_mesh_kind k) {
+        return k == SV_KIND_SERVICE_POLICY ? "ServicePolicy" : "TrafficSplit";
+}
+
+static char *dup_or_empty(const char *s) {
+        return strdup(s ? s : "");
+}
+
+/* Copies a textual IP after checking it is one, so later stages can trust it. */
+static bool copy_ip(const char *s, char dst[SV_IP_MAX]) {
+        unsigned char buf[16];
+        if (!s || (inet_pton(AF_INET, s, buf) != 1 && inet_pton(AF_INET6, s, buf) != 1))
+                return false;
+        size_t n = strlen(s);
+        if (n >= SV_IP_MAX)
+                return false;
+        memcpy(dst, s, n + 1);
+        return true;
+}
+
+void sv_pod_free(void *p) {
+        sv_pod *pod = p;
+        if (!pod)
+                return;
+        free(pod->namespace);
+        free(pod->name);
+        free(pod->service_account);
+        free(pod->node);
+        sv_labels_done(&pod->labels);
+        free(pod);
+}
+
+int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        sv_pod *pod = calloc(1, sizeof(*pod));
+        if (!pod)
+                return -ENOMEM;
+        json_t *spec = json_object_get(obj, "spec"), *status = json_object_get(obj, "status");
+        const char *sa = json_string_value(json_object_get(spec, "serviceAccountName"));
+        pod->namespace = dup_or_empty(sv_meta_string(obj, "namespace"));
+        pod->name = dup_or_empty(sv_meta_string(obj, "name"));
+        pod->service_account = dup_or_empty(sa ? sa : "default");
+        pod->node = dup_or_empty(json_string_value(json_object_get(spec, "nodeName")));
+        int r = sv_labels_from_json(json_object_get(json_object_get(obj, "metadata"), "labels"),
+                                    &pod->labels);
+        if (r < 0 || !pod->namespace || !pod->name || !pod->service_account || !pod->node) {
+                sv_pod_free(pod);
+                return -ENOMEM;
+        }
+        /* A finished pod's address may already belong to another pod. */
+        const char *phase = json_string_value(json_object_get(status, "phase"));
+        bool finished = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
+        json_t *ips = json_object_get(status, "podIPs");
+        size_t i;
+        json_t *ip;
+        json_array_foreach (ips, i, ip) {
+                if (finished || pod->n_ips >= SV_POD_IPS)
+                        break;
+                if (copy_ip(json_string_value(json_object_get(ip, "ip")), pod->ips[pod->n_ips]))
+                        pod->n_ips++;
+        }
+        if (!finished && pod->n_ips == 0 &&
+            copy_ip(json_string_value(json_object_get(status, "podIP")), pod->ips[0]))
+                pod->n_ips = 1;
+        *out = pod;
+        return 0;
+}
+
+static void ports_free(sv_service_port *ports, unsigned n) {
+        for (unsigned i = 0; ports && i < n; i++) {
+                free(ports[i].name);
+                free(ports[i].target_port_name);
+        }
+        free(ports);
+}
+
+static int read_ports(json_t *arr, bool service, sv_service_port **out, unsigned *n_out,
+                      sv_error *err) {
+        size_t n = json_array_size(arr);
+        if (n > SV_SERVICE_PORTS_MAX)
+                return sv_errorf(err, -E2BIG, SV_CODE_DECODE, "more than %d ports",
+                                 SV_SERVICE_PORTS_MAX);
+        if (n == 0) {
+                *out = NULL;
+                *n_out = 0;
+                return 0;
+        }
+        sv_service_port *ports = calloc(n, sizeof(*ports));
+        if (!ports)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_t *p = json_array_get(arr, i);
+                const char *proto = json_string_value(json_object_get(p, "protocol"));
+                json_int_t port = json_integer_value(json_object_get(p, "port"));
+                ports[i].name = dup_or_empty(json_string_value(json_object_get(p, "name")));
+                snprintf(ports[i].protocol, sizeof(ports[i].protocol), "%s", proto ? proto : "TCP");
+                ports[i].port = port > 0 && port <= 65535 ? (uint16_t)port : 0;
+                json_t *tp = json_object_get(p, "targetPort");
+                if (service && json_is_integer(tp) && json_integer_value(tp) > 0 &&
+                    json_integer_value(tp) <= 65535)
+                        ports[i].target_port = (uint16_t)json_integer_value(tp);
+                else if (service && json_is_string(tp))
+                        ports[i].target_port_name = strdup(json_string_value(tp));
+                else if (service)
+                        ports[i].target_port = ports[i].port;
+                if (!ports[i].name) {
+                        ports_free(ports, (unsigned)n);
+                        return -ENOMEM;
+                }
+        }
+        *out = ports;
+        *n_out = (unsigned)n;
+        return 0;
+}
+
+void sv_service_free(void *p) {
+        sv_service *s = p;
+        if (!s)
+                return;
+        free(s->namespace);
+        free(s->name);
+        ports_free(s->ports, s->n_ports);
+        free(s);
+}
+
+int sv_service_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        sv_service *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        json_t *spec = json_object_get(obj, "spec");
+        s->namespace = dup_or_empty(sv_meta_string(obj, "namespace"));
+        s->name = dup_or_empty(sv_meta_string(obj, "name"));
+        size_t i;
+        json_t *ip;
+        json_array_foreach (json_object_get(spec, "clusterIPs"), i, ip) {
+                if (s->n_cluster_ips < SV_POD_IPS &&
+                    copy_ip(json_string_value(ip), s->cluster_ips[s->n_cluster_ips]))
+                        s->n_cluster_ips++;
+        }
+        if (s->n_cluster_ips == 0 &&
+            copy_ip(json_string_value(json_object_get(spec, "clusterIP")), s->cluster_ips[0]))
+                s->n_cluster_ips = 1;
+        int r = read_ports(json_object_get(spec, "ports"), true, &s->ports, &s->n_ports, err);
+        if (r < 0 || !s->namespace || !s->name) {
+                sv_service_free(s);
+                return r < 0 ? r : -ENOMEM;
+        }
+        *out = s;
+        return 0;
+}
+
+void sv_slice_free(void *p) {
+        sv_slice *s = p;
+        if (!s)
+                return;
+        free(s->namespace);
+        free(s->service);
+        free(s->ips);
+        ports_free(s->ports, s->n_ports);
+        free(s);
+}
+
+int sv_slice_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        sv_slice *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        json_t *labels = json_object_get(json_object_get(obj, "metadata"), "labels");
+        s->namespace = dup_or_empty(sv_meta_string(obj, "namespace"));
+        s->service = dup_or_empty(
+                json_string_value(json_object_get(labels, "kubernetes.io/service-name")));
+        json_t *eps = json_object_get(obj, "endpoints");
+        size_t n = json_array_size(eps);
+        if (n > SV_SLICE_ENDPOINTS_MAX)
+                n = SV_SLICE_ENDPOINTS_MAX;
+        int r = 0;
+        if (n > 0 && !(s->ips = calloc(n, sizeof(*s->ips))))
+                r = -ENOMEM;
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                json_t *ep = json_array_get(eps, i);
+                /* Absent "ready" means ready, as the API documents. */
+                json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
+                if (json_is_false(ready))
+                        continue;
+                json_t *addrs = json_object_get(ep, "addresses");
+                if (copy_ip(json_string_value(json_array_get(addrs, 0)), s->ips[s->n_ips]))
+                        s->n_ips++;
+        }
+        if (r == 0)
+                r = read_ports(json_object_get(obj, "ports"), false, &s->ports, &s->n_ports, err);
+        if (r < 0 || !s->namespace || !s->service) {
+                sv_slice_free(s);
+                return r < 0 ? r : -ENOMEM;
+        }
+        *out = s;
+        return 0;
+}
+
+void sv_namespace_free(void *p) {
+        sv_namespace *ns = p;
+        if (!ns)
+                return;
+        free(ns->name);
+        sv_labels_done(&ns->labels);
+        free(ns);
+}
+
+int sv_namespace_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        sv_namespace *ns = calloc(1, sizeof(*ns));
+        if (!ns)
+                return -ENOMEM;
+        ns->name = dup_or_empty(sv_meta_string(obj, "name"));
+        int r = sv_labels_from_json(json_object_get(json_object_get(obj, "metadata"), "labels"),
+                                    &ns->labels);
+        if (r < 0 || !ns->name) {
+                sv_namespace_free(ns);
+                return -ENOMEM;
+        }
+        *out = ns;
+        return 0;
+}
+
+void sv_mesh_object_free(void *p) {
+        sv_mesh_object *o = p;
+        if (!o)
+                return;
+        free(o->namespace);
+        free(o->name);
+        free(o->uid);
+        free(o->resource_version);
+        free(o->creation);
+        json_decref(o->spec);
+        json_decref(o->status);
+        free(o);
+}
+
+static int mesh_transform(enum sv_mesh_kind kind, json_t *obj, void **out, sv_error *err) {
+        json_t *spec = json_object_get(obj, "spec");
+        if (!json_is_object(spec))
+                return sv_errorf(err, -EINVAL, SV_CODE_DECODE, "object without a spec");
+        sv_mesh_object *o = calloc(1, sizeof(*o));
+        if (!o)
+                return -ENOMEM;
+        o->kind = kind;
+        o->namespace = dup_or_empty(sv_meta_string(obj, "namespace"));
+        o->name = dup_or_empty(sv_meta_string(obj, "name"));
+        o->uid = dup_or_empty(sv_meta_string(obj, "uid"));
+        o->resource_version = dup_or_empty(sv_meta_string(obj, "resourceVersion"));
+        o->creation = dup_or_empty(sv_meta_string(obj, "creationTimestamp"));
+        o->generation = sv_meta_int(obj, "generation");
+        o->spec = json_incref(spec);
+        o->status = json_incref(json_object_get(obj, "status"));
+        if (!o->namespace || !o->name || !o->uid || !o->resource_version || !o->creation) {
+                sv_mesh_object_free(o);
+                return -ENOMEM;
+        }
+        *out = o;
+        return 0;
+}
+
+int sv_policy_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        return mesh_transform(SV_KIND_SERVICE_POLICY, obj, out, err);
+}
+
+int sv_split_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        return mesh_transform(SV_KIND_TRAFFIC_SPLIT, obj, out, err);
+}
+
+void sv_node_report_free(void *p) {
+        sv_node_report *r = p;
+        if (!r)
+                return;
+        free(r->node);
+        free(r->renew_time);
+        json_decref(r->programmed);
+        json_decref(r->failed);
+        free(r);
+}
+
+/* Annotations hold JSON text; anything unreadable counts as an empty report. */
+static json_t *annotation_json(json_t *obj, const char *key) {
+        json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
+        const char *text = json_string_value(json_object_get(ann, key));
+        json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        if (j && !json_is_object(j)) {
+                json_decref(j);
+                j = NULL;
+        }
+        return j ? j : json_object();
+}
+
+int sv_node_report_transform(void *ud, json_t *obj, void **out, sv_error *err) {
+        json_t *spec = json_object_get(obj, "spec");
+        sv_node_report *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->node = dup_or_empty(json_string_value(json_object_get(spec, "holderIdentity")));
+        r->renew_time = dup_or_empty(json_string_value(json_object_get(spec, "renewTime")));
+        r->programmed = annotation_json(obj, REPORT_PROGRAMMED);
+        r->failed = annotation_json(obj, REPORT_FAILED);
+        if (!r->node || !r->renew_time || !r->programmed || !r->failed) {
+                sv_node_report_free(r);
+                return -ENOMEM;
+        }
+        *out = r;
+        return 0;
+}

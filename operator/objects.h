@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the operator keeps of each kind it watches: compact structs made by
+ * the informers' transforms, never the full objects. At 10,000 pods the
+ * difference is tens of megabytes against a 10 MB budget. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "operator/labels.h"
+
+#define SV_IP_MAX 46 /* INET6_ADDRSTRLEN */
+#define SV_POD_IPS 2 /* dual stack */
+#define SV_SERVICE_PORTS_MAX 64
+#define SV_SLICE_ENDPOINTS_MAX 1000
+
+typedef struct sv_pod {
+        char *namespace, *name, *service_account, *node;
+        char ips[SV_POD_IPS][SV_IP_MAX];
+        unsigned n_ips;
+        sv_labels labels;
+} sv_pod;
+
+typedef struct sv_service_port {
+        char *name;
+        char protocol[8];
+        uint16_t port;
+        uint16_t target_port; /* 0 when named */
+        char *target_port_name;
+} sv_service_port;
+
+typedef struct sv_service {
+        char *namespace, *name;
+        char cluster_ips[SV_POD_IPS][SV_IP_MAX];
+        unsigned n_cluster_ips;
+        sv_service_port *ports;
+        unsigned n_ports;
+} sv_service;
+
+typedef struct sv_slice {
+        char *namespace, *service; /* service: label kubernetes.io/service-name */
+        char (*ips)[SV_IP_MAX];    /* ready endpoints */
+        unsigned n_ips;
+        sv_service_port *ports; /* name, protocol, port (target side) */
+        unsigned n_ports;
+} sv_slice;
+
+typedef struct sv_namespace {
+        char *name;
+        sv_labels labels;
+} sv_namespace;
+
+enum sv_mesh_kind { SV_KIND_SERVICE_POLICY, SV_KIND_TRAFFIC_SPLIT };
+
+/* A ServicePolicy or TrafficSplit: spec and status kept as JSON (they are
+ * small and their shape is the CRD's). */
+typedef struct sv_mesh_object {
+        enum sv_mesh_kind kind;
+        char *namespace, *name, *uid, *resource_version, *creation;
+        int64_t generation;
+        json_t *spec;
+        json_t *status;
+} sv_mesh_object;
+
+/* A node's report of what it has programmed (see docs/operator.md). */
+typedef struct sv_node_report {
+        char *node;
+        char *renew_time;
+        json_t *programmed; /* {"uid": generation} */
+        json_t *failed;     /* {"uid": "message"} */
+} sv_node_report;
+
+int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err);
+void sv_pod_free(void *p);
+int sv_service_transform(void *ud, json_t *obj, void **out, sv_error *err);
+void sv_service_free(void *p);
+int sv_slice_transform(void *ud, json_t *obj, void **out, sv_error *err);
+void sv_slice_free(void *p);
+int sv_namespace_transform(void *ud, json_t *obj, void **out, sv_error *err);
+void sv_namespace_free(void *p);
+int sv_policy_transform(void *ud, json_t *obj, void **out, sv_error *err);
+int sv_split_transform(void *ud, json_t *obj, void **out, sv_error *err);
+void sv_mesh_object_free(void *p);
+static inline void sv_mesh_object_freep(sv_mesh_object **p) {
+        sv_mesh_object_free(*p);
+}
+int sv_node_report_transform(void *ud, json_t *obj, void **out, sv_error *err);
+void sv_node_report_free(void *p);
+
+const char *sv_mesh_kind_name(enum sv_mesh_kind k);

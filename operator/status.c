@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "operator/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json/json.h"
+#include "base//clock.h"
+#include "base/hashmap.h"
+
+#define REPORT_LIVE_MS (60 * 1000)
+#define CONFLICT_RETRIES 3
+
+struct seen {
+        char renew[64];
+        int64_t changed_ms;
+};
+
+struct sv_status_writer {
+        char *instance;
+        char *manager;      /* instance, percent-encoded */
+        sv_hashmap *seen;   /* node -> struct seen */
+        sv_hashmap *events; /* uid -> "generation|reason" of the last Event */
+        int64_t now_ms;
+};
+
+int sv_status_writer_new(const char *instance, sv_status_writer **out) {
+        sv_status_writer *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        if (!(w->instance = strdup(instance)) || sv_kube_escape(instance, &w->manager) < 0 ||
+            strlen(w->manager) > 200 || sv_hashmap_new(&w->seen) < 0 ||
+            sv_hashmap_new(&w->events) < 0) {
+                sv_status_writer_free(w);
+                return -ENOMEM;
+        }
+        *out = w;
+        return 0;
+}
+
+static void free_values(sv_hashmap *m) {
+        size_t it = 0;
+        const char *k;
+        void *v;
+        while (m && sv_hashmap_next(m, &it, &k, &v))
+                free(v);
+        sv_hashmap_free(m);
+}
+
+sv_status_writer *sv_status_writer_free(sv_status_writer *w) {
+        if (!w)
+                return NULL;
+        free(w->instance);
+        free(w->manager);
+        free_values(w->seen);
+        free_values(w->events);
+        free(w);
+        return NULL;
+}
+
+void sv_status_observe_reports(sv_status_writer *w, sv_informer *reports, int64_t now) {
+        w->now_ms = now;
+        size_t it = 0;
+        const char *key;
+        void *item;
+        while (sv_informer_next(reports, &it, &key, &item)) {
+                const sv_node_report *r = item;
+                struct seen *s = sv_hashmap_get(w->seen, r->node);
+                if (!s) {
+                        if (!(s = calloc(1, sizeof(*s))))
+                                return;
+                        if (sv_hashmap_put(w->seen, r->node, s, NULL) < 0) {
+                                free(s);
+                                return;
+                        }
+                }
+                if (strcmp(s->renew, r->renew_time) != 0) {
+                        snprintf(s->renew, sizeof(s->renew), "%s", r->renew_time);
+                        s->changed_ms = now;
+                }
+        }
+}
+
+sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const char *uid,
+                             int64_t generation) {
+        sv_rollout ro = {0};
+        size_t it = 0;
+        const char *key;
+        void *item;
+        while (sv_informer_next(reports, &it, &key, &item)) {
+                const sv_node_report *r = item;
+                const struct seen *s = sv_hashmap_get(w->seen, r->node);
+                if (!s || w->now_ms - s->changed_ms > REPORT_LIVE_MS)
+                        continue;
+                ro.nodes++;
+                json_t *g = json_object_get(r->programmed, uid);
+                if (json_is_integer(g) && json_integer_value(g) == generation)
+                        ro.programmed++;
+                const char *f = json_string_value(json_object_get(r->failed, uid));
+                if (f && !ro.failed)
+                        ro.failed = f;
+        }
+        return ro;
+}
+
+static json_t *cond(const char *type, const char *status, const char *reason, const char *msg,
+                    int64_t gen) {
+        return json_pack("{s:s,s:s,s:s,s:s,s:I}", "type", type, "status", status, "reason", reason,
+                         "message", msg, "observedGeneration", (json_int_t)gen);
+}
+
+json_t *sv_status_desired(const sv_mesh_object *o, const json_t *verdict, const sv_rollout *ro) {
+        int64_t gen = o->generation;
+        bool accepted = !verdict || !json_is_false(json_object_get(verdict, "accepted"));
+        const char *areason =
+                accepted ? "Accepted" : json_string_value(json_object_get(verdict, "reason"));
+        const char *amsg = verdict ? json_string_value(json_object_get(verdict, "message")) : NULL;
+        if (!areason)
+                areason = "Invalid";
+        if (!amsg || !*amsg)
+                amsg = accepted ? "The spec is valid and its references resolve." : areason;
+
+        char pmsg[128];
+        const char *pstatus, *preason;
+        if (ro->failed) {
+                pstatus = "False";
+                preason = "ProgrammingFailed";
+                snprintf(pmsg, sizeof(pmsg), "%.120s", ro->failed);
+        } else if (ro->nodes == 0) {
+                pstatus = "Unknown";
+                preason = "Pending";
+                snprintf(pmsg, sizeof(pmsg), "No node has reported yet.");
+        } else if (ro->programmed >= ro->nodes) {
+                pstatus = "True";
+                preason = "Programmed";
+                snprintf(pmsg, sizeof(pmsg), "Programmed on %u of %u nodes.", ro->programmed,
+                         ro->nodes);
+        } else {
+                pstatus = "False";
+                preason = "NotProgrammed";
+                snprintf(pmsg, sizeof(pmsg), "%u of %u nodes", ro->programmed, ro->nodes);
+        }
+        bool programmed = strcmp(pstatus, "True") == 0;
+        json_t *conds = json_array();
+        json_array_append_new(conds,
+                              cond("Accepted", accepted ? "True" : "False", areason, amsg, gen));
+        json_array_append_new(conds, cond("Programmed", pstatus, preason, pmsg, gen));
+        if (accepted && programmed)
+                json_array_append_new(conds, cond("Ready", "True", "Ready", "Ready.", gen));
+        else
+                json_array_append_new(conds, cond("Ready", "False", accepted ? preason : areason,
+                                                  accepted ? pmsg : amsg, gen));
+        bool rolling = !programmed && !ro->failed;
+        json_array_append_new(conds, cond("Reconciling", rolling ? "True" : "False",
+                                          rolling ? "NotProgrammed" : "Programmed",
+                                          rolling ? pmsg : "Rollout finished.", gen));
+        bool stalled = !accepted || ro->failed;
+        json_array_append_new(conds,
+                              cond("Stalled", stalled ? "True" : "False",
+                                   !accepted    ? areason
+                                   : ro->failed ? "ProgrammingFailed"
+                                                : "Accepted",
+                                   stalled ? (!accepted ? amsg : pmsg) : "Not stalled.", gen));
+        return json_pack("{s:I,s:o}", "observedGeneration", (json_int_t)gen, "conditions", conds);
+}
+
+static json_t *find_cond(const json_t *status, const char *type) {
+        size_t i;
+        json_t *c;
+        json_array_foreach (json_object_get(status, "conditions"), i, c) {
+                const char *t = json_string_value(json_object_get(c, "type"));
+                if (t && strcmp(t, type) == 0)
+                        return c;
+        }
+        return NULL;
+}
+
+static bool same_field(const json_t *a, const json_t *b, const char *f) {
+        return json_equal(json_object_get(a, f), json_object_get(b, f));
+}
+
+/* Equal as the user sees it: lastTransitionTime aside. */
+static bool status_equal(const json_t *current, const json_t *desired) {
+        if (!same_field(current, desired, "observedGeneration"))
+                return false;
+        if (json_array_size(json_object_get(current, "conditions")) !=
+            json_array_size(json_object_get(desired, "conditions")))
+                return false;
+        size_t i;
+        json_t *d;
+        json_array_foreach (json_object_get(desired, "conditions"), i, d) {
+                json_t *c = find_cond(current, json_string_value(json_object_get(d, "type")));
+                if (!c)
+                        return false;
+                static const char *const fields[] = {"status", "reason", "message",
+                                                     "observedGeneration"};
+                for (size_t k = 0; k < 4; k++)
+                        if (!same_field(c, d, fields[k]))
+                                return false;
+        }
+        return true;
+}
+
+/* lastTransitionTime: kept while a condition's status stays, now otherwise. */
+static void stamp_transitions(json_t *desired, const json_t *current) {
+        char now[40];
+        sv_format_rfc3339(sv_realtime_us(), 0, now, sizeof(now));
+        size_t i;
+        json_t *d;
+        json_array_foreach (json_object_get(desired, "conditions"), i, d) {
+                json_t *c = find_cond(current, json_string_value(json_object_get(d, "type")));
+                json_t *ltt = c ? json_object_get(c, "lastTransitionTime") : NULL;
+                if (c && ltt && same_field(c, d, "status"))
+                        json_object_set(d, "lastTransitionTime", ltt);
+                else
+                        json_object_set_new(d, "lastTransitionTime", json_string(now));
+        }
+}
+
+static const char *resource_of(const sv_mesh_object *o) {
+        return o->kind == SV_KIND_SERVICE_POLICY ? "servicepolicies" : "trafficsplits";
+}
+
+static int post_event(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object *o,
+                      const char *reason, const char *note, sv_error *err) {
+        char name[320], path[512], now[40];
+        int64_t us = sv_realtime_us();
+        snprintf(name, sizeof(name), "%.200s.%llx", o->name, (unsigned long long)us);
+        snprintf(path, sizeof(path), "/apis/events.k8s.io/v1/namespaces/%s/events", o->namespace);
+        sv_format_rfc3339(us, 1, now, sizeof(now));
+        _cleanup_json_ json_t *ev = json_pack(
+                "{s:s,s:s,s:{s:s,s:s},s:s,s:s,s:s,s:s%,s:s,s:s,s:s%,s:{s:s,s:s,s:s,s:s,s:s,s:s}}",
+                "apiVersion", "events.k8s.io/v1", "kind", "Event", "metadata", "name", name,
+                "namespace", o->namespace, "eventTime", now, "type", "Warning", "reason", reason,
+                "note", note, strnlen(note, 1024), "action", "Reconcile", "reportingController",
+                "selvedge.dev/operator", "reportingInstance", w->instance,
+                strnlen(w->instance, 128), "regarding", "apiVersion", "selvedge.dev/v1alpha1",
+                "kind", sv_mesh_kind_name(o->kind), "namespace", o->namespace, "name", o->name,
+                "uid", o->uid, "resourceVersion", o->resource_version);
+        if (!ev)
+                return -ENOMEM;
+        sv_kube_response resp = {0};
+        int r = sv_kube_request(c, "POST", path, NULL, ev, &resp, err);
+        long status = resp.status;
+        sv_kube_response_done(&resp);
+        if (r < 0)
+                return r;
+        if (status != 201)
+                return sv_errorf(err, -EIO, SV_CODE_TRY_AGAIN, "posting an Event: HTTP %ld",
+                                 status);
+        return 0;
+}
+
+/* A Warning Event when Accepted is False, once per generation and reason. */
+static int maybe_event(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object *o,
+                       const json_t *desired, unsigned *events, sv_error *err) {
+        json_t *acc = find_cond(desired, "Accepted");
+        if (!acc || strcmp(json_string_value(json_object_get(acc, "status")), "False") != 0)
+                return 0;
+        const char *reason = json_string_value(json_object_get(acc, "reason"));
+        const char *msg = json_string_value(json_object_get(acc, "message"));
+        char mark[160];
+        snprintf(mark, sizeof(mark), "%lld|%s", (long long)o->generation, reason);
+        const char *last = sv_hashmap_get(w->events, o->uid);
+        if (last && strcmp(last, mark) == 0)
+                return 0;
+        int r = post_event(w, c, o, reason, msg ? msg : reason, err);
+        if (r < 0)
+                return r;
+        char *copy = strdup(mark);
+        void *old = NULL;
+        if (copy && sv_hashmap_put(w->events, o->uid, copy, &old) < 0)
+                free(copy);
+        free(old);
+        if (events)
+                (*events)++;
+        return 0;
+}
+
+static int fetch(sv_kube_client *c, const char *path, sv_mesh_object **out, sv_error *err) {
+        sv_kube_response resp = {0};
+        int r = sv_kube_request(c, "GET", path, NULL, NULL, &resp, err);
+        if (r < 0)
+                return r;
+        _cleanup_json_ json_t *body = TAKE_PTR(resp.body);
+        if (resp.status == 404)
+                return -ENOENT;
+        if (resp.status != 200)
+                return sv_errorf(err, -EIO, SV_CODE_TRY_AGAIN, "reading %s: HTTP %ld", path,
+                                 resp.status);
+        void *o = NULL;
+        r = sv_policy_transform(NULL, body, &o, err);
+        if (r < 0)
+                return r;
+        *out = o;
+        return 0;
+}
+
+int sv_status_sync(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object *o_in,
+                   const json_t *verdict, const sv_rollout *ro, unsigned *events, sv_error *err) {
+        char path[1024];
+        snprintf(path, sizeof(path), "/apis/selvedge.dev/v1alpha1/namespaces/%s/%s/%s",
+                 o_in->namespace, resource_of(o_in), o_in->name);
+        const sv_mesh_object *o = o_in;
+        _cleanup_(sv_mesh_object_freep) sv_mesh_object *fresh = NULL;
+        for (int attempt = 0;; attempt++) {
+                _cleanup_json_ json_t *desired = sv_status_desired(o, verdict, ro);
+                if (!desired)
+                        return -ENOMEM;
+                if (o->status && status_equal(o->status, desired))
+                        return 0;
+                stamp_transitions(desired, o->status);
+                _cleanup_json_ json_t *patch =
+                        json_pack("{s:{s:s},s:O}", "metadata", "resourceVersion",
+                                  o->resource_version, "status", desired);
+                /* The field manager names the writer: managedFields then show
+                 * which instance wrote the status. */
+                char spath[1400];
+                snprintf(spath, sizeof(spath), "%s/status?fieldManager=%s", path, w->manager);
+                sv_kube_response resp = {0};
+                int r = sv_kube_request(c, "PATCH", spath, "application/merge-patch+json", patch,
+                                        &resp, err);
+                long status = resp.status;
+                sv_kube_response_done(&resp);
+                if (r < 0)
+                        return r;
+                if (status == 404)
+                        return 0; /* deleted meanwhile */
+                if (status == 200) {
+                        sv_error ev_err = SV_ERROR_INIT;
+                        (void)maybe_event(w, c, o, desired, events, &ev_err);
+                        return 1;
+                }
+                if (status != 409 || attempt + 1 >= CONFLICT_RETRIES)
+                        return sv_errorf(err, status == 409 ? -EAGAIN : -EIO, SV_CODE_TRY_AGAIN,
+                                         "writing status of %s: HTTP %ld", path, status);
+                /* 409: someone wrote since our read; decide again from a fresh copy. */
+                sv_mesh_object *f = NULL;
+                r = fetch(c, path, &f, err);
+                if (r == -ENOENT)
+                        return 0;
+                if (r < 0)
+                        return r;
+                f->kind = o_in->kind;
+                sv_mesh_object_free(fresh);
+                fresh = f;
+                if (fresh->generation != o_in->generation)
+                        return 0; /* a new spec: the next pass handles it */
+                o = fresh;
+        }
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <string.h>
+
+#include "../cmocka-prelude.h"
+#include "base/hashmap.h"
+#include "base/macro.h"
+
+static void put_get_replace_remove(void **state) {
+        _cleanup_(sv_hashmap_freep) sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new(&m), 0);
+        int a = 1, b = 2;
+        void *old = (void *)0x1;
+
+        assert_int_equal(sv_hashmap_put(m, "default/web", &a, &old), 0);
+        assert_null(old);
+        assert_ptr_equal(sv_hashmap_get(m, "default/web"), &a);
+        assert_null(sv_hashmap_get(m, "default/we"));
+        assert_null(sv_hashmap_get(m, "default/web2"));
+        assert_int_equal(sv_hashmap_size(m), 1);
+
+        assert_int_equal(sv_hashmap_put(m, "default/web", &b, &old), 1);
+        assert_ptr_equal(old, &a);
+        assert_ptr_equal(sv_hashmap_get(m, "default/web"), &b);
+        assert_int_equal(sv_hashmap_size(m), 1);
+
+        assert_int_equal(sv_hashmap_remove(m, "default/web", &old), 0);
+        assert_ptr_equal(old, &b);
+        assert_null(sv_hashmap_get(m, "default/web"));
+        assert_int_equal(sv_hashmap_size(m), 0);
+
+        old = (void *)0x1;
+        assert_int_equal(sv_hashmap_remove(m, "default/web", &old), -ENOENT);
+        assert_ptr_equal(old, (void *)0x1); /* untouched on failure */
+        assert_int_equal(sv_hashmap_remove(m, "default/web", NULL), -ENOENT);
+}
+
+static void keys_are_copied(void **state) {
+        _cleanup_(sv_hashmap_freep) sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new(&m), 0);
+        char key[] = "kube-system/dns";
+        int v = 7;
+        assert_int_equal(sv_hashmap_put(m, key, &v, NULL), 0);
+        key[0] = 'X';
+        assert_ptr_equal(sv_hashmap_get(m, "kube-system/dns"), &v);
+        assert_null(sv_hashmap_get(m, key));
+
+        size_t it = 0;
+        const char *k = NULL;
+        assert_true(sv_hashmap_next(m, &it, &k, NULL));
+        assert_string_equal(k, "kube-system/dns");
+        assert_ptr_not_equal(k, key);
+        assert_false(sv_hashmap_next(m, &it, &k, NULL));
+}
+
+static void edge_keys_and_null(void **state) {
+        assert_null(sv_hashmap_free(NULL));
+        assert_int_equal(sv_hashmap_size(NULL), 0);
+        assert_null(sv_hashmap_get(NULL, "x"));
+        size_t it = 0;
+        assert_false(sv_hashmap_next(NULL, &it, NULL, NULL));
+
+        _cleanup_(sv_hashmap_freep) sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new(&m), 0);
+        int v = 1;
+        assert_int_equal(sv_hashmap_put(m, "", &v, NULL), 0);
+        assert_ptr_equal(sv_hashmap_get(m, ""), &v);
+        assert_int_equal(sv_hashmap_put(m, NULL, &v, NULL), -EINVAL);
+        assert_null(sv_hashmap_get(m, NULL));
+
+        /* Keys are capped; a failed put leaves the map as it was. */
+        char *long_key = malloc(SV_HASHMAP_KEY_MAX + 2);
+        assert_non_null(long_key);
+        memset(long_key, 'k', SV_HASHMAP_KEY_MAX + 1);
+        long_key[SV_HASHMAP_KEY_MAX + 1] = '\0';
+        void *old = (void *)0x1;
+        assert_int_equal(sv_hashmap_put(m, long_key, &v, &old), -EINVAL);
+        assert_ptr_equal(old, (void *)0x1);
+        assert_int_equal(sv_hashmap_size(m), 1);
+        long_key[SV_HASHMAP_KEY_MAX] = '\0';
+        assert_int_equal(sv_hashmap_put(m, long_key, &v, NULL), 0);
+        assert_ptr_equal(sv_hashmap_get(m, long_key), &v);
+        free(long_key);
+
+        /* NULL values are allowed; get cannot tell them from absence. */
+        assert_int_equal(sv_hashmap_put(m, "null", NULL, NULL), 0);
+        assert_null(sv_hashmap_get(m, "null"));
+        assert_int_equal(sv_hashmap_size(m), 3);
+        assert_int_equal(sv_hashmap_remove(m, "null", NULL), 0);
+}
+
+/* Values are the key's number plus one, so every entry can be checked. */
+#define N 100000
+
+static void key_of(size_t i, char *buf, size_t n) {
+        snprintf(buf, n, "namespace-%zu/pod-%zu", i % 97, i);
+}
+
+static void check_by_iteration(sv_hashmap *m, const unsigned char *want) {
+        static unsigned char seen[N];
+        memset(seen, 0, sizeof(seen));
+        size_t it = 0, count = 0;
+        const char *k;
+        void *v;
+        while (sv_hashmap_next(m, &it, &k, &v)) {
+                size_t i = (size_t)(uintptr_t)v - 1;
+                assert_true(i < N);
+                assert_true(want[i]);
+                assert_false(seen[i]);
+                char key[64];
+                key_of(i, key, sizeof(key));
+                assert_string_equal(k, key);
+                seen[i] = 1;
+                count++;
+        }
+        assert_false(sv_hashmap_next(m, &it, &k, &v)); /* stays finished */
+        assert_int_equal(count, sv_hashmap_size(m));
+        assert_memory_equal(seen, want, N);
+}
+
+static void hundred_thousand(void **state) {
+        _cleanup_(sv_hashmap_freep) sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new(&m), 0);
+        static unsigned char want[N];
+        char key[64];
+
+        for (size_t i = 0; i < N; i++) {
+                key_of(i, key, sizeof(key));
+                assert_int_equal(sv_hashmap_put(m, key, (void *)(uintptr_t)(i + 1), NULL), 0);
+                want[i] = 1;
+        }
+        assert_int_equal(sv_hashmap_size(m), N);
+        check_by_iteration(m, want);
+
+        /* Replacing during iteration is allowed. */
+        size_t it = 0;
+        const char *k;
+        void *v;
+        while (sv_hashmap_next(m, &it, &k, &v)) {
+                void *old = NULL;
+                assert_int_equal(sv_hashmap_put(m, k, v, &old), 1);
+                assert_ptr_equal(old, v);
+        }
+
+        /* Remove two thirds, in an order unrelated to insertion. */
+        size_t left = N;
+        for (size_t j = 0; j < N; j++) {
+                size_t i = (j * 7919) % N;
+                if (i % 3 == 0)
+                        continue;
+                key_of(i, key, sizeof(key));
+                void *old = NULL;
+                assert_int_equal(sv_hashmap_remove(m, key, &old), 0);
+                assert_int_equal((uintptr_t)old, i + 1);
+                want[i] = 0;
+                left--;
+        }
+        assert_int_equal(sv_hashmap_size(m), left);
+        for (size_t i = 0; i < N; i++) {
+                key_of(i, key, sizeof(key));
+                void *got = sv_hashmap_get(m, key);
+                if (want[i])
+                        assert_int_equal((uintptr_t)got, i + 1);
+                else
+                        assert_null(got);
+        }
+        check_by_iteration(m, want);
+
+        /* Re-insert some, then empty the map entirely (it shrinks as it goes). */
+        for (size_t i = 1; i < N; i += 3) {
+                key_of(i, key, sizeof(key));
+                assert_int_equal(sv_hashmap_put(m, key, (void *)(uintptr_t)(i + 1), NULL), 0);
+                want[i] = 1;
+                left++;
+        }
+        assert_int_equal(sv_hashmap_size(m), left);
+        check_by_iteration(m, want);
+        for (size_t i = 0; i < N; i++) {
+                if (!want[i])
+                        continue;
+                key_of(i, key, sizeof(key));
+                assert_int_equal(sv_hashmap_remove(m, key, NULL), 0);
+                want[i] = 0;
+        }
+        assert_int_equal(sv_hashmap_size(m), 0);
+        it = 0;
+        assert_false(sv_hashmap_next(m, &it, NULL, NULL));
+        assert_int_equal(sv_hashmap_put(m, "again", (void *)1, NULL), 0);
+        assert_int_equal((uintptr_t)sv_hashmap_get(m, "again"), 1);
+}
+
+/* Random puts and removes over a few keys, checked against a plain array: small
+ * tables wrap around their end and grow and shrink again and again. */
+static void random_ops_match_model(void **state) {
+        _cleanup_(sv_hashmap_freep) sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new(&m), 0);
+        enum { KEYS = 200 };
+        uintptr_t model[KEYS] = {0};
+        size_t size = 0;
+        uint32_t rng = 12345;
+        char key[16];
+        for (size_t op = 0; op < 200000; op++) {
+                rng = rng * 1103515245u + 12345u;
+                /* Vary the live range so the table keeps resizing. */
+                size_t span = op / 5000 % 2 ? KEYS : 12;
+                size_t i = (rng >> 8) % span;
+                snprintf(key, sizeof(key), "k%zu", i);
+                if (rng >> 31) {
+                        void *old = (void *)0x1;
+                        int r = sv_hashmap_put(m, key, (void *)(uintptr_t)(op + 1), &old);
+                        assert_int_equal(r, model[i] ? 1 : 0);
+                        assert_int_equal((uintptr_t)old, model[i]);
+                        size += !model[i];
+                        model[i] = op + 1;
+                } else {
+                        void *old = NULL;
+                        int r = sv_hashmap_remove(m, key, &old);
+                        assert_int_equal(r, model[i] ? 0 : -ENOENT);
+                        if (model[i]) {
+                                assert_int_equal((uintptr_t)old, model[i]);
+                                model[i] = 0;
+                                size--;
+                        }
+                }
+                assert_int_equal(sv_hashmap_size(m), size);
+                if (op % 997 == 0)
+                        for (size_t j = 0; j < KEYS; j++) {
+                                snprintf(key, sizeof(key), "k%zu", j);
+                                assert_int_equal((uintptr_t)sv_hashmap_get(m, key), model[j]);
+                        }
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(put_get_replace_remove), cmocka_unit_test(keys_are_copied),
+                cmocka_unit_test(edge_keys_and_null),     cmocka_unit_test(hundred_thousand),
+                cmocka_unit_test(random_ops_match_model),
+        };
+        return cmocka_run_group_tests_name("base/hashmap", tests, NULL, NULL);
+}
