@@ -494,13 +494,15 @@ static void compile_and_apply(op *x) {
         } else if (apply_state(x, state, text, &err) < 0) {
                 sv_log(SV_LOG_ERROR, "applying the state failed", "backend",
                        sv_backend_name(x->backend), "error", err.message, NULL);
-                json_object_foreach (verdicts, uid, v)
+                json_object_foreach (verdicts, uid, v) {
                         json_object_set_new(failed, uid, json_string(err.message));
-                sv_report_set(x->report, x->applied ? programmed : programmed, failed);
+                }
+                sv_report_set(x->report, programmed, failed);
                 return;
         }
-        json_object_foreach (verdicts, uid, v)
+        json_object_foreach (verdicts, uid, v) {
                 json_object_set(programmed, uid, json_object_get(v, "generation"));
+        }
         sv_report_set(x->report, programmed, failed);
         sv_metric_observe(x->m_sync, (double)(sv_monotonic_ms() - t0) / 1000.0);
         sv_httpd_set_ready(x->httpd, true, NULL);

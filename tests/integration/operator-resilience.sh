@@ -124,7 +124,7 @@ check "CRDs established" kubectl wait --for=condition=Established --timeout=60s 
 check "namespace $NS" kubectl create namespace "$NS"
 sed "s#server: https://127.0.0.1:$SELVEDGE_CP_PORT#server: https://127.0.0.1:$RELAY_PORT#" \
 	"$KUBECONFIG" >"$WORK/kubeconfig"
-relay_start && t_pass "relay up" || t_fail "relay up"
+if relay_start; then t_pass "relay up"; else t_fail "relay up"; fi
 
 MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$OPERATOR" --node-name res-node --namespace "$NS" --kubeconfig "$WORK/kubeconfig" \
@@ -140,7 +140,7 @@ relay_stop
 check "link cut: operator keeps state and health for ${CUT}s" steady_for "$CUT"
 check "meanwhile: p-b created" policy p-b
 check "meanwhile: p-a changed (generation 2)" policy p-a Deny
-relay_start && t_pass "link back" || t_fail "link back"
+if relay_start; then t_pass "link back"; else t_fail "link back"; fi
 check "link back: p-b arrives" wait_for 40 has_policy p-b
 check "link back: p-a generation 2 arrives" wait_for 40 policy_gen_is p-a 2
 after=$(relists)
@@ -195,7 +195,7 @@ check "meanwhile: p-b deleted" kubectl -n "$NS" delete servicepolicy p-b
 check "meanwhile: p-e created" policy p-e
 check "meanwhile: p-a changed (generation 4)" policy p-a Deny
 check_output "etcd compacted" '^[0-9]+$' "$CP" compact
-relay_start && t_pass "link back" || t_fail "link back"
+if relay_start; then t_pass "link back"; else t_fail "link back"; fi
 check "after compaction: p-e arrives" wait_for 40 has_policy p-e
 check "after compaction: p-b's deletion arrives" wait_for 40 bash -c "! jq -e '.policies[] | select(.name == \"p-b\")' '$WORK/record.json'"
 check "after compaction: p-a generation 4 arrives" wait_for 40 policy_gen_is p-a 4
