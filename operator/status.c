@@ -21,7 +21,6 @@ struct sv_status_writer {
         char *instance;
         char *manager;      /* instance, percent-encoded */
         sv_hashmap *seen;   /* node -> struct seen */
-        sv_hashmap *events; /* uid -> "generation|reason" of the last Event */
         int64_t now_ms;
 };
 
@@ -30,8 +29,7 @@ int sv_status_writer_new(const char *instance, sv_status_writer **out) {
         if (!w)
                 return -ENOMEM;
         if (!(w->instance = strdup(instance)) || sv_kube_escape(instance, &w->manager) < 0 ||
-            strlen(w->manager) > 200 || sv_hashmap_new(&w->seen) < 0 ||
-            sv_hashmap_new(&w->events) < 0) {
+            strlen(w->manager) > 200 || sv_hashmap_new(&w->seen) < 0) {
                 sv_status_writer_free(w);
                 return -ENOMEM;
         }
@@ -54,7 +52,6 @@ sv_status_writer *sv_status_writer_free(sv_status_writer *w) {
         free(w->instance);
         free(w->manager);
         free_values(w->seen);
-        free_values(w->events);
         free(w);
         return NULL;
 }
@@ -252,27 +249,23 @@ static int post_event(sv_status_writer *w, sv_kube_client *c, const sv_mesh_obje
         return 0;
 }
 
-/* A Warning Event when Accepted is False, once per generation and reason. */
+/* A Warning Event when Accepted turns False, or changes reason or generation
+ * while False: judged against the stored status, so a new leader does not
+ * repeat the Events of the previous one. */
 static int maybe_event(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object *o,
                        const json_t *desired, unsigned *events, sv_error *err) {
         json_t *acc = find_cond(desired, "Accepted");
         if (!acc || strcmp(json_string_value(json_object_get(acc, "status")), "False") != 0)
                 return 0;
+        json_t *before = find_cond(o->status, "Accepted");
+        if (before && same_field(before, acc, "status") && same_field(before, acc, "reason") &&
+            same_field(before, acc, "observedGeneration"))
+                return 0;
         const char *reason = json_string_value(json_object_get(acc, "reason"));
         const char *msg = json_string_value(json_object_get(acc, "message"));
-        char mark[160];
-        snprintf(mark, sizeof(mark), "%lld|%s", (long long)o->generation, reason);
-        const char *last = sv_hashmap_get(w->events, o->uid);
-        if (last && strcmp(last, mark) == 0)
-                return 0;
         int r = post_event(w, c, o, reason, msg ? msg : reason, err);
         if (r < 0)
                 return r;
-        char *copy = strdup(mark);
-        void *old = NULL;
-        if (copy && sv_hashmap_put(w->events, o->uid, copy, &old) < 0)
-                free(copy);
-        free(old);
         if (events)
                 (*events)++;
         return 0;

@@ -5,8 +5,8 @@
  * something the user can see would change; lastTransitionTime moves only when
  * a condition's status does. Writes go to the status subresource as a merge
  * patch that carries the resourceVersion read, so a stale writer gets 409 and
- * retries from a fresh read. A broken reference also raises a Warning Event,
- * once per generation and reason. */
+ * retries from a fresh read. A broken reference also raises a Warning Event
+ * when Accepted turns False (or changes reason or generation while False). */
 #pragma once
 
 #include <jansson.h>
