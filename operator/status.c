@@ -19,8 +19,8 @@ struct seen {
 
 struct sv_status_writer {
         char *instance;
-        char *manager;      /* instance, percent-encoded */
-        sv_hashmap *seen;   /* node -> struct seen */
+        char *manager;    /* instance, percent-encoded */
+        sv_hashmap *seen; /* node -> struct seen */
         int64_t now_ms;
 };
 
