@@ -99,7 +99,8 @@ fuzz_part = $(word 2,$(subst _, ,$(notdir $(1))))
 fuzz_layers = $(call fuzz_part,$(1)) $(call uses,$(call fuzz_part,$(1)))
 fuzz_srcs = $(foreach l,$(1) $(call uses,$(1)),$(wildcard lib/$(l)/*.c)) \
 	$(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard lib/*/*.c lib/*/*.h cni/*.c cni/*.h) | layering
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard lib/*/*.c lib/*/*.h cni/*.c cni/*.h operator/*.c operator/*.h) \
+		| layering
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -I. -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all $(call pkg_cflags,$(call fuzz_layers,$@)) \

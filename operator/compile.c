@@ -8,6 +8,7 @@
 
 #include "base/hashmap.h"
 #include "base/strbuf.h"
+#include "operator/agent.h"
 #include "operator/labels.h"
 #include "operator/objects.h"
 
@@ -32,6 +33,9 @@ typedef struct ctx {
         sv_hashmap *groups;            /* canonical peer -> group index + 1 (as pointer) */
         json_t *group_list;            /* array of IP arrays */
         json_t *verdicts;
+        sv_hashmap *attached; /* "ns/name" -> sv_attachment (borrowed) */
+        sv_pod **synth;       /* local pods given an attachment's IPs */
+        size_t n_synth, cap_synth;
 } ctx;
 
 static int list_push(void ***items, size_t *n, size_t *cap, const void *item) {
@@ -60,6 +64,10 @@ static void free_lists(sv_hashmap *m) {
 }
 
 static void ctx_done(ctx *x) {
+        for (size_t i = 0; i < x->n_synth; i++)
+                free(x->synth[i]); /* shallow copies: the strings are the cache's */
+        free(x->synth);
+        sv_hashmap_free(x->attached);
         free_lists(x->pods_by_ns);
         free_lists(x->slices_by_service);
         sv_hashmap_free(x->pod_by_ip);
@@ -68,12 +76,49 @@ static void ctx_done(ctx *x) {
         json_decref(x->verdicts);
 }
 
+/* A local pod whose status has no IP yet but that the CNI plugin attached
+ * takes the attachment's IPs (a copy; the cache is not touched). */
+static const sv_pod *effective(ctx *x, const sv_pod *p) {
+        if (p->n_ips > 0 || !x->attached)
+                return p;
+        char key[KEY_MAX];
+        snprintf(key, sizeof(key), "%s/%s", p->namespace, p->name);
+        const sv_attachment *a = sv_hashmap_get(x->attached, key);
+        if (!a || a->n_ips == 0)
+                return p;
+        sv_pod *copy = malloc(sizeof(*copy));
+        if (!copy || list_push((void ***)&x->synth, &x->n_synth, &x->cap_synth, copy) < 0) {
+                free(copy);
+                return p;
+        }
+        *copy = *p;
+        memcpy(copy->ips, a->ips, sizeof(copy->ips));
+        copy->n_ips = a->n_ips;
+        return copy;
+}
+
+static int index_attachments(ctx *x) {
+        if (!x->c->attachments)
+                return 0;
+        int r = sv_hashmap_new(&x->attached);
+        size_t it = 0;
+        const char *chain;
+        void *v;
+        while (r >= 0 && sv_hashmap_next(x->c->attachments, &it, &chain, &v)) {
+                const sv_attachment *a = v;
+                char key[KEY_MAX];
+                snprintf(key, sizeof(key), "%s/%s", a->namespace, a->name);
+                r = sv_hashmap_put(x->attached, key, v, NULL);
+        }
+        return r < 0 ? r : 0;
+}
+
 static int index_pods(ctx *x, sv_informer *inf) {
         size_t it = 0;
         const char *key;
         void *item;
         while (sv_informer_next(inf, &it, &key, &item)) {
-                const sv_pod *p = item;
+                const sv_pod *p = effective(x, item);
                 if (p->n_ips == 0)
                         continue;
                 pod_list *l = sv_hashmap_get(x->pods_by_ns, p->namespace);
@@ -485,7 +530,7 @@ static json_t *compile_pods(ctx *x, json_t **identities) {
                 if (sorted_keys(inf, &keys, &n) < 0)
                         break;
                 for (size_t i = 0; i < n; i++) {
-                        const sv_pod *p = sv_informer_get(inf, keys[i]);
+                        const sv_pod *p = effective(x, sv_informer_get(inf, keys[i]));
                         if (p->n_ips == 0)
                                 continue;
                         char id[KEY_MAX];
@@ -520,7 +565,7 @@ int sv_compile(const sv_caches *caches, json_t **state_out, json_t **verdicts_ou
         x.verdicts = json_object();
         if (!x.group_list || !x.verdicts)
                 return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
-        if ((r = index_pods(&x, caches->local_pods)) < 0 ||
+        if ((r = index_attachments(&x)) < 0 || (r = index_pods(&x, caches->local_pods)) < 0 ||
             (r = index_pods(&x, caches->remote_pods)) < 0 || (r = index_slices(&x)) < 0)
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "indexing the caches failed");
 

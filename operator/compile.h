@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "base/hashmap.h"
 #include "kube/informer.h"
 
 #define SV_STATE_VERSION 1
@@ -19,6 +20,9 @@
 typedef struct sv_caches {
         const char *node;
         sv_informer *local_pods, *remote_pods, *services, *slices, *namespaces, *policies, *splits;
+        /* CNI attachments (chain -> sv_attachment), or NULL: they give a local
+         * pod its addresses before its status has them. */
+        sv_hashmap *attachments;
 } sv_caches;
 
 /* *state: the node's state (see docs/operator.md). *verdicts: {"<uid>":

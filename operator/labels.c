@@ -49,6 +49,8 @@ void sv_labels_done(sv_labels *l) {
 }
 
 const char *sv_labels_get(const sv_labels *l, const char *key) {
+        if (!l->data)
+                return NULL;
         const char *p = l->data, *end = l->data + l->len;
         while (p && p < end) {
                 const char *v = p + strlen(p) + 1;

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "kube/client.h"
 #include "kube/informer.h"
 #include "kube/lease.h"
+#include "operator/agent.h"
 #include "operator/backend.h"
 #include "operator/compile.h"
 #include "operator/httpd.h"
@@ -45,6 +47,7 @@ enum {
 
 typedef struct options {
         const char *node, *namespace, *kubeconfig, *state_dir, *backend, *metrics_addr, *identity;
+        const char *agent_socket, *cni_state_dir;
         unsigned lease_duration, renew_deadline, retry_period, debounce_ms, idle_timeout;
         unsigned watch_timeout_min, watch_timeout_max;
         const char *log_level;
@@ -68,7 +71,9 @@ typedef struct op {
         sv_backend *backend;
         sv_metrics *metrics;
         sv_httpd *httpd;
-        bool compile_dirty, status_dirty, synced, was_leader;
+        sv_agent *agent;
+        sv_hashmap *attachments; /* chain -> sv_attachment */
+        bool compile_dirty, status_dirty, synced, was_leader, api_ok;
         int64_t compile_due, status_due, start_ms;
         char *applied; /* text of the state in the data plane */
         json_t *verdicts;
@@ -91,6 +96,9 @@ static void usage(FILE *f) {
               "  --debounce-ms MS          wait after a change before compiling (default 50)\n"
               "  --watch-idle-timeout S    restart a silent watch after S (default 150)\n"
               "  --watch-timeout MIN-MAX   server-side watch timeout range (default 300-600)\n"
+              "  --agent-socket PATH       where the CNI plugin reaches this agent (default "
+              "/run/selvedge/agent.sock; \"\" disables)\n"
+              "  --cni-state-dir DIR       the CNI plugin's records (default /run/selvedge/cni)\n"
               "  --log-level LEVEL         debug, info, warn, error (default info)\n",
               f);
 }
@@ -121,6 +129,8 @@ static int parse_options(int argc, char **argv, options *o) {
                 .watch_timeout_min = 300,
                 .watch_timeout_max = 600,
                 .log_level = "info",
+                .agent_socket = "/run/selvedge/agent.sock",
+                .cni_state_dir = "/run/selvedge/cni",
         };
         if (!o->namespace || !*o->namespace)
                 o->namespace = "selvedge-system";
@@ -139,6 +149,8 @@ static int parse_options(int argc, char **argv, options *o) {
                 {"watch-idle-timeout", required_argument, NULL, 'I'},
                 {"watch-timeout", required_argument, NULL, 'W'},
                 {"log-level", required_argument, NULL, 'l'},
+                {"agent-socket", required_argument, NULL, 'A'},
+                {"cni-state-dir", required_argument, NULL, 'C'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
@@ -204,6 +216,12 @@ static int parse_options(int argc, char **argv, options *o) {
                 }
                 case 'l':
                         o->log_level = optarg;
+                        break;
+                case 'A':
+                        o->agent_socket = optarg;
+                        break;
+                case 'C':
+                        o->cni_state_dir = optarg;
                         break;
                 case 'h':
                         usage(stdout);
@@ -322,6 +340,7 @@ static int setup_informers(op *x, sv_error *err) {
                 .namespaces = x->inf[INF_NAMESPACES],
                 .policies = x->inf[INF_POLICIES],
                 .splits = x->inf[INF_SPLITS],
+                .attachments = x->attachments,
         };
         return 0;
 }
@@ -468,7 +487,7 @@ static void restore_state(op *x) {
         sv_httpd_set_ready(x->httpd, true, NULL);
 }
 
-static void compile_and_apply(op *x) {
+static int compile_and_apply(op *x) {
         int64_t t0 = sv_monotonic_ms();
         sv_error err = SV_ERROR_INIT;
         _cleanup_json_ json_t *state = NULL;
@@ -477,14 +496,14 @@ static void compile_and_apply(op *x) {
         if (sv_compile(&x->caches, &state, &verdicts, &err) < 0) {
                 sv_metric_inc(x->m_compile_errors);
                 sv_log(SV_LOG_ERROR, "compile failed", "error", err.message, NULL);
-                return;
+                return -EIO;
         }
         json_decref(x->verdicts);
         x->verdicts = verdicts;
         x->status_dirty = true;
         char *text = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
         if (!text)
-                return;
+                return -ENOMEM;
         _cleanup_json_ json_t *programmed = json_object();
         _cleanup_json_ json_t *failed = json_object();
         const char *uid;
@@ -498,7 +517,7 @@ static void compile_and_apply(op *x) {
                         json_object_set_new(failed, uid, json_string(err.message));
                 }
                 sv_report_set(x->report, programmed, failed);
-                return;
+                return -EIO;
         }
         json_object_foreach (verdicts, uid, v) {
                 json_object_set(programmed, uid, json_object_get(v, "generation"));
@@ -506,6 +525,89 @@ static void compile_and_apply(op *x) {
         sv_report_set(x->report, programmed, failed);
         sv_metric_observe(x->m_sync, (double)(sv_monotonic_ms() - t0) / 1000.0);
         sv_httpd_set_ready(x->httpd, true, NULL);
+        return 0;
+}
+
+static void mark_dirty(op *x) {
+        if (!x->compile_dirty) {
+                x->compile_dirty = true;
+                x->compile_due = sv_monotonic_ms() + x->o.debounce_ms;
+        }
+}
+
+static json_t *refuse(const char *fmt, ...) _printf_(1, 2);
+static json_t *refuse(const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        return json_pack("{s:b,s:s}", "ok", 0, "error", msg);
+}
+
+/* One request of the CNI plugin (docs/cni.md). An add is answered only once
+ * the pod's addresses are in the applied state: its first packet already
+ * meets the node's rules. */
+static json_t *agent_handle(op *x, json_t *req) {
+        const char *verb = json_string_value(json_object_get(req, "op"));
+        if (!verb)
+                return refuse("request without \"op\"");
+        if (strcmp(verb, "status") == 0)
+                return x->synced ? json_pack("{s:b}", "ok", 1)
+                                 : refuse("not synced with the API server yet");
+        if (strcmp(verb, "del") == 0) {
+                const char *chain = json_string_value(json_object_get(req, "chain"));
+                void *old = NULL;
+                if (chain && sv_hashmap_remove(x->attachments, chain, &old) == 0) {
+                        sv_attachment_free(old);
+                        mark_dirty(x);
+                }
+                return json_pack("{s:b}", "ok", 1);
+        }
+        if (strcmp(verb, "add") != 0)
+                return refuse("unknown op \"%.32s\"", verb);
+        sv_error err = SV_ERROR_INIT;
+        sv_attachment *a = NULL;
+        if (sv_attachment_from_record(json_object_get(req, "pod"), &a, &err) < 0)
+                return refuse("bad pod record: %s", err.message);
+        char key[320];
+        snprintf(key, sizeof(key), "%s/%s", a->namespace, a->name);
+        const sv_pod *pod = x->synced ? sv_informer_get(x->inf[INF_LOCAL_PODS], key) : NULL;
+        if (!pod) {
+                sv_attachment_free(a);
+                if (!x->synced)
+                        return refuse("pod %s: not synced with the API server yet", key);
+                return refuse("pod %s is not known on node %s yet", key, x->o.node);
+        }
+        void *old = NULL;
+        if (sv_hashmap_put(x->attachments, a->chain, a, &old) < 0) {
+                sv_attachment_free(a);
+                return refuse("out of memory");
+        }
+        sv_attachment_free(old);
+        if (compile_and_apply(x) < 0)
+                return refuse("pod %s: the node's state could not be applied", key);
+        sv_log(SV_LOG_DEBUG, "pod attached", "pod", key, "chain", a->chain, NULL);
+        return json_pack("{s:b,s:s}", "ok", 1, "serviceAccount", pod->service_account);
+}
+
+static void agent_serve(op *x) {
+        /* A bounded batch: a flood of connections must not starve the rest. */
+        for (int i = 0; i < 16; i++) {
+                int conn = -1;
+                json_t *req = NULL;
+                sv_error err = SV_ERROR_INIT;
+                int r = sv_agent_accept(x->agent, &conn, &req, &err);
+                if (r == -EAGAIN)
+                        return;
+                if (r < 0) {
+                        sv_log(SV_LOG_WARN, "CNI request refused", "error", err.message, NULL);
+                        continue;
+                }
+                _cleanup_json_ json_t *answer = agent_handle(x, req);
+                json_decref(req);
+                sv_agent_reply(conn, answer);
+        }
 }
 
 static void status_pass(op *x, int64_t now) {
@@ -586,8 +688,20 @@ static int run(op *x, int sigfd) {
                         sv_log(SV_LOG_WARN, "node report failed", "error", err.message, NULL);
                 sv_error_clear(&err);
                 now = sv_monotonic_ms();
-                if (now >= leader_due)
+                if (now >= leader_due) {
                         leader_due = sv_leader_tick(x->leader, x->client, now, &err);
+                        /* The lease is the API's pulse: when it answers again
+                         * after failing, the watches need not wait out their
+                         * backoff. */
+                        bool api_ok = !sv_error_is_set(&err);
+                        if (api_ok && !x->api_ok)
+                                for (int i = 0; i < INF_MAX; i++)
+                                        sv_informer_nudge(x->inf[i], sv_monotonic_ms());
+                        x->api_ok = api_ok;
+                        if (!api_ok)
+                                sv_log(SV_LOG_DEBUG, "leader election attempt failed", "error",
+                                       err.message, NULL);
+                }
                 next = min64(next, leader_due);
                 now = sv_monotonic_ms();
                 bool leading = sv_leader_is_leader(x->leader, now);
@@ -609,9 +723,15 @@ static int run(op *x, int sigfd) {
 
                 now = sv_monotonic_ms();
                 int timeout = next > now ? (int)(next - now) : 0;
-                struct curl_waitfd wfd = {.fd = sigfd, .events = CURL_WAIT_POLLIN};
-                sv_kube_client_poll(x->client, &wfd, 1, timeout);
-                if (wfd.revents) {
+                struct curl_waitfd wfd[2] = {{.fd = sigfd, .events = CURL_WAIT_POLLIN}};
+                unsigned nfd = 1;
+                if (x->agent)
+                        wfd[nfd++] = (struct curl_waitfd){.fd = sv_agent_fd(x->agent),
+                                                          .events = CURL_WAIT_POLLIN};
+                sv_kube_client_poll(x->client, wfd, nfd, timeout);
+                if (nfd > 1 && wfd[1].revents)
+                        agent_serve(x);
+                if (wfd[0].revents) {
                         struct signalfd_siginfo si;
                         if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
                                 char sig[16];
@@ -627,6 +747,15 @@ static int run(op *x, int sigfd) {
 static void op_done(op *x) {
         for (int i = 0; i < INF_MAX; i++)
                 sv_informer_free(x->inf[i]);
+        sv_agent_free(x->agent);
+        if (x->attachments) {
+                size_t it = 0;
+                const char *k;
+                void *v;
+                while (sv_hashmap_next(x->attachments, &it, &k, &v))
+                        sv_attachment_free(v);
+                sv_hashmap_free(x->attachments);
+        }
         sv_httpd_stop(x->httpd);
         sv_leader_free(x->leader);
         sv_report_free(x->report);
@@ -667,6 +796,8 @@ int main(int argc, char **argv) {
                        NULL);
                 return EXIT_FAILURE;
         }
+        if (sv_hashmap_new(&x.attachments) < 0)
+                return EXIT_FAILURE;
         sv_kube_client_options copts = {.request_timeout_ms = 10000,
                                         .user_agent = "selvedge-operator"};
         if (sv_kube_client_new(cfg, &copts, &x.client, &err) < 0 ||
@@ -712,6 +843,18 @@ int main(int argc, char **argv) {
         _cleanup_close_ int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (sigfd < 0) {
                 sv_log(SV_LOG_ERROR, "signalfd failed", "error", strerror(errno), NULL);
+                return EXIT_FAILURE;
+        }
+        unsigned skipped = 0;
+        r = sv_attachments_load(x.o.cni_state_dir, x.attachments, &skipped);
+        if (r < 0 || skipped > 0) {
+                char n[16];
+                snprintf(n, sizeof(n), "%u", skipped);
+                sv_log(SV_LOG_WARN, "some CNI records could not be read", "dir", x.o.cni_state_dir,
+                       "skipped", n, "error", r < 0 ? strerror(-r) : "", NULL);
+        }
+        if (*x.o.agent_socket && sv_agent_listen(x.o.agent_socket, &x.agent, &err) < 0) {
+                sv_log(SV_LOG_ERROR, "cannot serve the CNI plugin", "error", err.message, NULL);
                 return EXIT_FAILURE;
         }
         restore_state(&x);

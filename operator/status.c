@@ -123,7 +123,12 @@ json_t *sv_status_desired(const sv_mesh_object *o, const json_t *verdict, const 
         if (ro->failed) {
                 pstatus = "False";
                 preason = "ProgrammingFailed";
-                snprintf(pmsg, sizeof(pmsg), "%.120s", ro->failed);
+                /* Cut at a character boundary: JSON strings must stay UTF-8. */
+                size_t n = strnlen(ro->failed, 120);
+                if (n == 120)
+                        while (n > 0 && ((unsigned char)ro->failed[n] & 0xC0) == 0x80)
+                                n--;
+                snprintf(pmsg, sizeof(pmsg), "%.*s", (int)n, ro->failed);
         } else if (ro->nodes == 0) {
                 pstatus = "Unknown";
                 preason = "Pending";

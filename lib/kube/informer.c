@@ -129,6 +129,12 @@ sv_informer *sv_informer_free(sv_informer *inf) {
         return NULL;
 }
 
+void sv_informer_nudge(sv_informer *inf, int64_t now) {
+        int64_t soon = now + (int64_t)(sv_random_unit() * 1000);
+        if (!inf->stream && inf->due_ms > soon)
+                inf->due_ms = soon;
+}
+
 bool sv_informer_synced(const sv_informer *inf) {
         return inf->synced;
 }

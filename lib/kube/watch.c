@@ -89,12 +89,10 @@ int sv_watch_event_parse(const char *line, size_t len, sv_watch_event *out, sv_e
                 return r;
         const char *type = NULL;
         json_t *object = NULL;
-        r = sv_json_get_string(root, "type", true, 16, &type, err);
-        if (r < 0)
-                return r;
-        r = sv_json_get_object(root, "object", true, &object, err);
-        if (r < 0)
-                return r;
+        /* Whatever is wrong with the line, it is malformed: -EINVAL. */
+        if (sv_json_get_string(root, "type", true, 16, &type, err) < 0 ||
+            sv_json_get_object(root, "object", true, &object, err) < 0)
+                return -EINVAL;
         for (int t = 0; t < _SV_WATCH_TYPE_MAX; t++)
                 if (strcmp(type, type_names[t]) == 0) {
                         out->type = (enum sv_watch_type)t;

@@ -27,7 +27,7 @@ topo_net() {
 	mkdir -p "$dir"
 	local selvedge=""
 	if [ "$with" = yes ]; then
-		selvedge=",{\"type\":\"selvedge-cni\",\"failurePolicy\":\"$policy\",\"stateDir\":\"$TOPO_DIR/state\",\"agentSocket\":\"$TOPO_DIR/agent.sock\",\"agentTimeoutMs\":500,\"logFile\":\"$TOPO_DIR/cni.log\"}"
+		selvedge=",{\"type\":\"selvedge-cni\",\"failurePolicy\":\"$policy\",\"stateDir\":\"$TOPO_DIR/state\",\"agentSocket\":\"$TOPO_DIR/agent.sock\",\"agentTimeoutMs\":${TOPO_AGENT_TIMEOUT_MS:-500},\"logFile\":\"$TOPO_DIR/cni.log\"}"
 	fi
 	cat >"$dir/10-$name.conflist" <<JSON
 {"cniVersion":"$version","name":"$name","plugins":[
