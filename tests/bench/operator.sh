@@ -51,6 +51,7 @@ PREFIX=bench            # gen-objects.py's --prefix: namespaces bench-<i>, nodes
 LNS=$PREFIX-operator    # the operators' Leases (--namespace)
 NODE=$PREFIX-node-0     # the node both operators run as
 APPLY_NS=$PREFIX-0      # where the applied policies go (svc-0 lives there)
+PROG_MSG="Programmed on 1 of 1 nodes." # the status message of our operator's verdict
 WAIT_S=180              # the most any one step may take before it counts as broken
 SP_API=/apis/selvedge.dev/v1alpha1
 CACHE=${SELVEDGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/selvedge}
@@ -78,6 +79,7 @@ done
 # ------------------------------------------------------------------ helpers
 TMP=$(mktemp -d)
 mkfifo "$TMP/nap"
+mkdir "$TMP/cni"
 exec {NAP}<>"$TMP/nap" # read -t on it: a sleep that forks nothing
 nap() { read -r -t "$1" -u "$NAP" _ || true; }
 now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
@@ -98,15 +100,17 @@ alive() {
 # The operator being measured: OP_PID, OP_PORT, OP_LOG, OP_REC (record file).
 OP_PID=
 # start_op TAG: starts an operator on $NODE with a fresh state dir; the metrics
-# port is the kernel's choice, as logged at the start.
+# port is the kernel's choice, as logged at the start. The agent's socket and
+# the CNI records are private to the run (the defaults under /run/selvedge
+# belong to a real agent: a second one would take the socket over).
 start_op() {
 	OP_PORT=
 	OP_LOG=$TMP/$1.log
 	OP_REC=$TMP/$1-record.json
 	OP_T0=$(now_us)
 	"$OPERATOR" --node-name "$NODE" --namespace "$LNS" --kubeconfig "$KUBECONFIG" \
-		--state-dir "$TMP/$1-state" --backend "record:$OP_REC" \
-		--metrics-addr 127.0.0.1:0 </dev/null 2>"$OP_LOG" &
+		--state-dir "$TMP/$1-state" --backend "record:$OP_REC" --metrics-addr 127.0.0.1:0 \
+		--agent-socket "$TMP/$1-agent.sock" --cni-state-dir "$TMP/cni" </dev/null 2>"$OP_LOG" &
 	OP_PID=$!
 }
 # stop_op: SIGTERM, up to 10 s to exit, then SIGKILL. Fails when it had to kill
@@ -323,6 +327,8 @@ join <(by_resource "$TMP/idle0.metrics" selvedge_operator_watch_events_total) \
 	<(by_resource "$TMP/idle1.metrics" selvedge_operator_watch_events_total) >"$TMP/events"
 IDLE_SYNCS=$(($(sample "$TMP/idle1.metrics" selvedge_operator_sync_duration_seconds_count) -
 	$(sample "$TMP/idle0.metrics" selvedge_operator_sync_duration_seconds_count)))
+IDLE_WRITES=$(($(sample "$TMP/idle1.metrics" selvedge_operator_status_writes_total) -
+	$(sample "$TMP/idle0.metrics" selvedge_operator_status_writes_total)))
 
 # ------------------------------------------------- 5. apply to Programmed
 log "applying $APPLY_N policy changes"
@@ -367,8 +373,9 @@ poll_live() {
 poll_programmed() {
 	local gen=$2 end=$(($(now_us) + WAIT_S * 1000000)) n=0 first=0 t body curl_pid fd
 	# The object as the apiserver prints it (compact JSON, sorted keys); checked
-	# again with jq once matched.
-	local cond="\"observedGeneration\":$gen,\"reason\":\"Programmed\",\"status\":\"True\",\"type\":\"Programmed\""
+	# again with jq once matched. "1 of 1 nodes": this operator's verdict (its
+	# Lease namespace has one node), not that of another run's leader.
+	local cond="\"message\":\"$PROG_MSG\",\"observedGeneration\":$gen,\"reason\":\"Programmed\",\"status\":\"True\",\"type\":\"Programmed\""
 	exec {fd}< <(exec curl -sS -N --rate 100/s -A selvedge-bench --cacert "$PKI/ca.crt" \
 		--cert "$PKI/admin.crt" --key "$PKI/admin.key" "$APISERVER$1?poll=[1-1000000]" 2>/dev/null)
 	curl_pid=$!
@@ -381,8 +388,8 @@ poll_programmed() {
 			kill "$curl_pid" 2>/dev/null || true
 			jq -e --argjson g "$gen" '.metadata.generation == $g and
 				.status.observedGeneration == $g and any(.status.conditions[];
-				.type == "Programmed" and .status == "True" and .observedGeneration == $g)' \
-				<<<"$body" >/dev/null || return 1
+				.type == "Programmed" and .status == "True" and .observedGeneration == $g and
+				.message == $m)' --arg m "$PROG_MSG" <<<"$body" >/dev/null || return 1
 			echo "$t $n $first"
 			return 0
 		fi
@@ -480,7 +487,8 @@ row "CPU (schedstat of the live threads)" "" "$IDLE_RUN_MS ms" "" \
 row "CPU (utime+stime, 10 ms ticks)" "" "$IDLE_CPU_MS ms" "" ""
 row "wakeups (voluntary context switches)" "" "$IDLE_VOL" "" \
 	"$(awk -v n="$IDLE_VOL" -v s="$IDLE_WALL_S" 'BEGIN { printf "%.2f/s", n / s }'), plus $IDLE_INVOL involuntary switches"
-row "compiles" "" "$IDLE_SYNCS" "" ""
+row "compiles, status writes" "" "$IDLE_SYNCS, $IDLE_WRITES" "" \
+	"(both 0 when nothing changes in the cluster)"
 row "watch bytes received (events)" "" "$(awk '{ t += $3 - $2 } END { print t + 0 }' "$TMP/bytes") B" "" \
 	"$(awk 'NR == FNR { e[$1] = $3 - $2; next } $3 > $2 || e[$1] > 0 {
 		printf "%s%s %d B (%d)", sep, $1, $3 - $2, e[$1]; sep = ", " }' "$TMP/events" "$TMP/bytes")"

@@ -102,11 +102,16 @@ EOF
 steady_for() {
 	local sum end ok=0
 	sum=$(record_sum)
+	cp "$WORK/record.json" "$WORK/steady.json"
 	end=$((SECONDS + $1))
 	while [ "$SECONDS" -lt "$end" ]; do
 		sleep 5
 		kill -0 "$OP_PID" 2>/dev/null || { echo "operator exited"; ok=1; }
-		[ "$(record_sum)" = "$sum" ] || { echo "state changed"; ok=1; }
+		if [ "$(record_sum)" != "$sum" ]; then
+			echo "state changed:"
+			diff <(jq -S . "$WORK/steady.json") <(jq -S . "$WORK/record.json") | head -20
+			ok=1
+		fi
 		curl -sf --max-time 2 "http://127.0.0.1:$MPORT/readyz" >/dev/null || { echo "not ready"; ok=1; }
 	done
 	return "$ok"
@@ -129,7 +134,8 @@ if relay_start; then t_pass "relay up"; else t_fail "relay up"; fi
 MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$OPERATOR" --node-name res-node --namespace "$NS" --kubeconfig "$WORK/kubeconfig" \
 	--state-dir "$WORK/state" --backend "record:$WORK/record.json" \
-	--metrics-addr "127.0.0.1:$MPORT" --watch-idle-timeout 20 2>"$WORK/operator.log" &
+	--metrics-addr "127.0.0.1:$MPORT" --watch-idle-timeout 20 --agent-socket "" \
+	--cni-state-dir "$WORK/cni" 2>"$WORK/operator.log" &
 OP_PID=$!
 check "policy p-a created" policy p-a
 check "operator programs p-a" wait_for 20 has_policy p-a

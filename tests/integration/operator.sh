@@ -163,7 +163,8 @@ start_op() {
 	"$OPERATOR" --node-name "$node" --identity "$id" --namespace "$LNS" --kubeconfig "$kc" \
 		--state-dir "$TMP/state-$node" --backend "record:$TMP/rec-$node.json" \
 		--metrics-addr "127.0.0.1:${PORT[$tag]}" --lease-duration "$LEASE" \
-		--renew-deadline "$RENEW" --retry-period "$RETRY" --log-level debug "$@" \
+		--renew-deadline "$RENEW" --retry-period "$RETRY" --log-level debug \
+		--agent-socket "$TMP/agent-$node.sock" --cni-state-dir "$TMP/cni-$node" "$@" \
 		</dev/null >"${LOG[$tag]}" 2>&1 &
 	PID[$tag]=$!
 }
