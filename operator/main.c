@@ -73,7 +73,7 @@ typedef struct op {
         sv_httpd *httpd;
         sv_agent *agent;
         sv_hashmap *attachments; /* chain -> sv_attachment */
-        bool compile_dirty, status_dirty, synced, was_leader, api_ok;
+        bool compile_dirty, status_dirty, synced, was_leader;
         int64_t compile_due, status_due, start_ms;
         char *applied; /* text of the state in the data plane */
         json_t *verdicts;
@@ -487,7 +487,17 @@ static void restore_state(op *x) {
         sv_httpd_set_ready(x->httpd, true, NULL);
 }
 
+static int compile_and_apply_once(op *x);
+
+/* A compile builds and drops megabytes of JSON at 10,000 pods; hand the freed
+ * pages back so the footprint between changes is what is kept, not the peak. */
 static int compile_and_apply(op *x) {
+        int r = compile_and_apply_once(x);
+        malloc_trim(0);
+        return r;
+}
+
+static int compile_and_apply_once(op *x) {
         int64_t t0 = sv_monotonic_ms();
         sv_error err = SV_ERROR_INIT;
         _cleanup_json_ json_t *state = NULL;
@@ -615,6 +625,10 @@ static void status_pass(op *x, int64_t now) {
         x->status_dirty = false;
         x->status_due = now + STATUS_RESYNC_MS;
         unsigned writes = 0, events = 0, errors = 0;
+        /* Only a state actually applied counts for this node. */
+        sv_self_report self = {.node = x->o.node,
+                               .programmed = sv_report_programmed(x->report),
+                               .failed = sv_report_failed(x->report)};
         for (int which = INF_POLICIES; which <= INF_SPLITS; which++) {
                 size_t it = 0;
                 const char *key;
@@ -628,7 +642,7 @@ static void status_pass(op *x, int64_t now) {
                         if (!verdict)
                                 continue; /* appeared after the last compile */
                         sv_rollout ro = sv_status_rollout(x->status, x->inf[INF_REPORTS], o->uid,
-                                                          o->generation);
+                                                          o->generation, &self);
                         sv_error err = SV_ERROR_INIT;
                         int r = sv_status_sync(x->status, x->client, o, verdict, &ro, &events,
                                                &err);
@@ -690,14 +704,12 @@ static int run(op *x, int sigfd) {
                 now = sv_monotonic_ms();
                 if (now >= leader_due) {
                         leader_due = sv_leader_tick(x->leader, x->client, now, &err);
-                        /* The lease is the API's pulse: when it answers again
-                         * after failing, the watches need not wait out their
+                        /* The lease is the API's pulse: when it answers, watches
+                         * cut off by the network need not wait out their
                          * backoff. */
                         bool api_ok = !sv_error_is_set(&err);
-                        if (api_ok && !x->api_ok)
-                                for (int i = 0; i < INF_MAX; i++)
-                                        sv_informer_nudge(x->inf[i], sv_monotonic_ms());
-                        x->api_ok = api_ok;
+                        for (int i = 0; api_ok && i < INF_MAX; i++)
+                                sv_informer_nudge(x->inf[i], sv_monotonic_ms());
                         if (!api_ok)
                                 sv_log(SV_LOG_DEBUG, "leader election attempt failed", "error",
                                        err.message, NULL);

@@ -119,3 +119,11 @@ int64_t sv_report_tick(sv_report *r, sv_kube_client *c, int64_t now, sv_error *e
         r->due_ms = now + SV_REPORT_HEARTBEAT_MS;
         return r->due_ms;
 }
+
+const json_t *sv_report_programmed(const sv_report *r) {
+        return r->programmed;
+}
+
+const json_t *sv_report_failed(const sv_report *r) {
+        return r->failed;
+}

@@ -25,6 +25,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_report *, sv_report_free);
 
 /* Sets what the node has programmed (objects of the applied state). */
 int sv_report_set(sv_report *r, json_t *programmed, json_t *failed);
+const json_t *sv_report_programmed(const sv_report *r);
+const json_t *sv_report_failed(const sv_report *r);
 
 /* Writes the report if it changed or the heartbeat is due. Returns when it is
  * next due. */

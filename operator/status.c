@@ -79,24 +79,33 @@ void sv_status_observe_reports(sv_status_writer *w, sv_informer *reports, int64_
         }
 }
 
+static void count(sv_rollout *ro, const json_t *programmed, const json_t *failed, const char *uid,
+                  int64_t generation) {
+        ro->nodes++;
+        json_t *g = json_object_get(programmed, uid);
+        if (json_is_integer(g) && json_integer_value(g) == generation)
+                ro->programmed++;
+        const char *f = json_string_value(json_object_get(failed, uid));
+        if (f && !ro->failed)
+                ro->failed = f;
+}
+
 sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const char *uid,
-                             int64_t generation) {
+                             int64_t generation, const sv_self_report *self) {
         sv_rollout ro = {0};
+        if (self)
+                count(&ro, self->programmed, self->failed, uid, generation);
         size_t it = 0;
         const char *key;
         void *item;
         while (sv_informer_next(reports, &it, &key, &item)) {
                 const sv_node_report *r = item;
+                if (self && strcmp(r->node, self->node) == 0)
+                        continue;
                 const struct seen *s = sv_hashmap_get(w->seen, r->node);
                 if (!s || w->now_ms - s->changed_ms > REPORT_LIVE_MS)
                         continue;
-                ro.nodes++;
-                json_t *g = json_object_get(r->programmed, uid);
-                if (json_is_integer(g) && json_integer_value(g) == generation)
-                        ro.programmed++;
-                const char *f = json_string_value(json_object_get(r->failed, uid));
-                if (f && !ro.failed)
-                        ro.failed = f;
+                count(&ro, r->programmed, r->failed, uid, generation);
         }
         return ro;
 }

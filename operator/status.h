@@ -34,8 +34,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_status_writer *, sv_status_writer_free);
  * of object uid at generation. Reports not renewed within their lease
  * duration (as seen locally) do not count. */
 void sv_status_observe_reports(sv_status_writer *w, sv_informer *reports, int64_t now_ms);
+/* The leader's own node counts from self (its report as just set, which its
+ * watch brings back only later), so a change is not first written as "not
+ * programmed" and then again. self may be NULL. */
+typedef struct sv_self_report {
+        const char *node;
+        const json_t *programmed, *failed;
+} sv_self_report;
 sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const char *uid,
-                             int64_t generation);
+                             int64_t generation, const sv_self_report *self);
 
 /* The status object o should have. */
 json_t *sv_status_desired(const sv_mesh_object *o, const json_t *verdict, const sv_rollout *ro);

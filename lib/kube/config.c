@@ -553,23 +553,31 @@ static int read_context(kc_doc *d, const where *w, yaml_node_t *body, void *user
         return !c->cluster || (user && !c->user) ? -ENOMEM : 0;
 }
 
+/* Settings we do not implement are refused, not ignored. */
+static int refuse_unsupported(kc_doc *d, const where *w, yaml_node_t *body, const char *const *keys,
+                              size_t n_keys, sv_error *err) {
+        for (size_t i = 0; i < n_keys; i++) {
+                yaml_node_t *n = NULL;
+                int r = lookup(d, w, body, keys[i], &n, err);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r == 0 && !node_is_null(n))
+                        return fail(err, -EOPNOTSUPP, w,
+                                    "\"%s\" is set, which selvedge does not support", keys[i]);
+        }
+        return 0;
+}
+
 static int read_cluster(kc_doc *d, const where *w, yaml_node_t *body, void *userdata,
                         sv_error *err) {
         sv_kube_config *cfg = userdata;
         const char *server = NULL;
         static const char *const unsupported[] = {"proxy-url", "tls-server-name"};
-        for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++) {
-                yaml_node_t *n = NULL;
-                int r = lookup(d, w, body, unsupported[i], &n, err);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                if (r == 0 && !node_is_null(n))
-                        return fail(err, -EOPNOTSUPP, w,
-                                    "\"%s\" is set, which selvedge does not support",
-                                    unsupported[i]);
-        }
+        int r = refuse_unsupported(d, w, body, unsupported, ARRAY_SIZE(unsupported), err);
+        if (r < 0)
+                return r;
 
-        int r = get_string(d, w, body, "server", SERVER_MAX, &server, err);
+        r = get_string(d, w, body, "server", SERVER_MAX, &server, err);
         if (r == -ENOENT)
                 return fail(err, -EINVAL, w, "no \"server\" set");
         if (r < 0)
@@ -605,19 +613,12 @@ static int read_user(kc_doc *d, const where *w, yaml_node_t *body, void *userdat
         static const char *const unsupported[] = {
                 "exec", "auth-provider", "username",  "password",
                 "as",   "as-uid",        "as-groups", "as-user-extra"};
-        for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++) {
-                yaml_node_t *n = NULL;
-                int r = lookup(d, w, body, unsupported[i], &n, err);
-                if (r < 0 && r != -ENOENT)
-                        return r;
-                if (r == 0 && !node_is_null(n))
-                        return fail(err, -EOPNOTSUPP, w,
-                                    "\"%s\" is set, which selvedge does not support",
-                                    unsupported[i]);
-        }
+        int r = refuse_unsupported(d, w, body, unsupported, ARRAY_SIZE(unsupported), err);
+        if (r < 0)
+                return r;
 
-        int r = get_blob(d, w, body, "client-certificate", "client-certificate-data",
-                         &cfg->cert_pem, &cfg->cert_pem_len, err);
+        r = get_blob(d, w, body, "client-certificate", "client-certificate-data", &cfg->cert_pem,
+                     &cfg->cert_pem_len, err);
         if (r < 0)
                 return r;
         r = get_blob(d, w, body, "client-key", "client-key-data", &cfg->key_pem, &cfg->key_pem_len,

@@ -42,6 +42,7 @@ struct sv_informer {
         long done_status;
         long done_retry_after;
         sv_backoff backoff;
+        bool unreachable; /* the last failure was the network, not an answer */
         sv_informer_stats stats;
 };
 
@@ -131,7 +132,9 @@ sv_informer *sv_informer_free(sv_informer *inf) {
 
 void sv_informer_nudge(sv_informer *inf, int64_t now) {
         int64_t soon = now + (int64_t)(sv_random_unit() * 1000);
-        if (!inf->stream && inf->due_ms > soon)
+        /* Only a network failure is mended by the server being reachable; a
+         * refusal (403, 404, 429) keeps its backoff. */
+        if (!inf->stream && inf->unreachable && inf->due_ms > soon)
                 inf->due_ms = soon;
 }
 
@@ -282,6 +285,7 @@ static int list(sv_informer *inf, long *retry_after, sv_error *err) {
                 r = sv_kube_request(inf->client, "GET", sv_strbuf_str(&path), NULL, NULL, &resp,
                                     err);
                 if (r < 0) {
+                        inf->unreachable = true;
                         sv_error_prefix(err, "listing %s: ", inf->name);
                         return r;
                 }
@@ -471,6 +475,7 @@ int64_t sv_informer_process(sv_informer *inf, int64_t now, sv_error *err) {
                         inf->need_list = true;
                         inf->due_ms = now;
                 } else {
+                        inf->unreachable = inf->done_status == 0;
                         sv_errorf(err, inf->done_result ? inf->done_result : -EIO,
                                   SV_CODE_TRY_AGAIN, "watching %s: %s %ld", inf->name,
                                   inf->done_result ? "connection failed, HTTP status" : "HTTP",
@@ -504,6 +509,7 @@ idle:
                         return inf->due_ms;
                 }
                 sv_backoff_healthy(&inf->backoff, now);
+                inf->unreachable = false;
         }
         if (inf->stream)
                 return inf->last_data_ms + (int64_t)inf->cfg.idle_timeout_s * 1000;

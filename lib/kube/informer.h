@@ -75,8 +75,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_informer *, sv_informer_free);
 int64_t sv_informer_process(sv_informer *inf, int64_t now_ms, sv_error *err);
 
 /* The API server answered another request: if this informer waits out a
- * backoff, it tries again within a second instead (its backoff still grows
- * if that fails), so the watches resume soon after a link comes back. */
+ * backoff after a network failure, it tries again within a second instead
+ * (its backoff still grows if that fails), so the watches resume soon after
+ * a link comes back. */
 void sv_informer_nudge(sv_informer *inf, int64_t now_ms);
 
 bool sv_informer_synced(const sv_informer *inf);

@@ -11,15 +11,17 @@
 #    used until then, RSS and peak RSS, size of the compiled state (record
 #    backend), each with its ratio to the baseline; then the time until every
 #    ServicePolicy's status says Programmed (the leader's first status pass).
-# 4. Idleness: CPU, wakeups (context switches) and watch bytes and events per
-#    resource over BENCH_IDLE_S seconds.
+# 4. Idleness: CPU, wakeups (context switches), compiles, status writes, and
+#    watch bytes and events per resource over BENCH_IDLE_S seconds.
 # 5. Apply to Programmed: BENCH_APPLY_N times, kubectl applies a ServicePolicy
-#    (a new one, then a change of its spec, alternately); from kubectl's return,
-#    the record file and the object (read with curl, straight from the
-#    apiserver) are polled every 10 ms until the record holds the new
-#    generation ("rules live" for the record backend) and until the status is
-#    current with Programmed=True. Median and max, and the operator's own
-#    compile+apply time per change (selvedge_operator_sync_duration_seconds).
+#    (a new one, then a change of its spec, alternately). Two pollers started
+#    just before the apply time, from kubectl's return (the change stored):
+#    the record file, looked at every 10 ms, until it holds the new generation
+#    ("rules live" for the record backend); and the object, read straight from
+#    the apiserver every 10 ms (curl --rate on one connection), until its
+#    status is current with Programmed=True from this operator. Median and max,
+#    and the operator's own compile+apply time per change
+#    (selvedge_operator_sync_duration_seconds sum/count).
 # 6. The operators are stopped and the objects deleted (gen-objects.py --delete).
 #
 # Figures are printed next to the targets of design §6 (agent under 10 MB RSS
@@ -29,7 +31,10 @@
 #
 # Everything lives in namespaces bench-* (gen-objects.py's, and bench-operator
 # for the operators' Leases); other objects in the cluster are tolerated (the
-# operators cache them too).
+# operators cache them too), but clients changing things meanwhile show in the
+# idle figures (the watch events are listed), and operators of other runs, as
+# leaders of their own Lease namespaces, write the bench policies' status too
+# (noted at the end when seen). About 2 to 3 minutes at full size.
 #   BENCH_PODS=10000 BENCH_SERVICES=1000 BENCH_POLICIES=1000 BENCH_NODES=4 \
 #   BENCH_NAMESPACES=10 BENCH_IDLE_S=60 BENCH_APPLY_N=10 tests/bench/operator.sh
 # Small sizes for a quick try: BENCH_PODS=400 BENCH_SERVICES=40 BENCH_POLICIES=40
@@ -88,8 +93,8 @@ now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
 # the polling loops: curl is one short process). Not curl's user agent: the
 # apiserver pretty-prints for it, and the loops match compact JSON.
 api() {
-	curl -sS --max-time 10 -A selvedge-bench --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-		"$APISERVER$1"
+	curl -sS --max-time 10 -A selvedge-bench --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" \
+		--key "$PKI/admin.key" "$APISERVER$1"
 }
 
 alive() {

@@ -99,8 +99,8 @@ stamp() { stat -c '%i %y' "$1"; }
 mode_is() { [ "$(stat -c %a "$2")" = "$1" ] || { stat -c '%a %n' "$2"; return 1; }; }
 executable_copy() { [ -x "$1" ] && cmp -s "$1" "$BIN" && mode_is 755 "$1"; }
 
-# wait_for DESC CMD...: polls CMD for up to 5 s (50 x 0.1 s).
-wait_for() {
+# check_soon DESC CMD...: polls CMD for up to 5 s (50 x 0.1 s).
+check_soon() {
 	local desc=$1
 	shift
 	for _ in $(seq 50); do
@@ -221,17 +221,17 @@ ORIG=$WORK/flannel.orig
 LOG=$WORK/watch.log
 "$BIN" install --preset k3s --host-root "$H" --watch 2>"$LOG" &
 WATCHER=$!
-wait_for "watch: entry added at start" has_entry "$F"
+check_soon "watch: entry added at start" has_entry "$F"
 
 # flannel's way: write the whole file elsewhere, then rename it over.
 cp "$ORIG" "$CONF/10-flannel.conflist.new"
 mv "$CONF/10-flannel.conflist.new" "$F"
-wait_for "watch: re-added after rename over" has_entry "$F"
+check_soon "watch: re-added after rename over" has_entry "$F"
 check "watch: still exactly one entry after rename" installed "$F" "$(jq .plugins "$ORIG")"
 
 # In place: truncate and write the same inode.
 cat "$ORIG" >"$F"
-wait_for "watch: re-added after in-place rewrite" has_entry "$F"
+check_soon "watch: re-added after in-place rewrite" has_entry "$F"
 check "watch: still exactly one entry after rewrite" installed "$F" "$(jq .plugins "$ORIG")"
 check_output "watch: logs the re-add" 're-added entry after the file was rewritten' cat "$LOG"
 
@@ -245,7 +245,7 @@ check "watch: no rewrite loop" [ "$(stamp "$F")" = "$before" ]
 rm "$F"
 sleep 0.2
 cp "$ORIG" "$F"
-wait_for "watch: re-added after delete and recreate" has_entry "$F"
+check_soon "watch: re-added after delete and recreate" has_entry "$F"
 
 stop_watcher
 check "watch: entry kept after SIGTERM (rolling update)" has_entry "$F"
@@ -259,10 +259,10 @@ F=$CONF/10-flannel.conflist
 rm "$F"
 "$BIN" install --preset k3s --host-root "$H" --watch --uninstall-on-exit 2>"$LOG" &
 WATCHER=$!
-wait_for "watch: reports it is waiting" grep -q 'waiting for the primary' "$LOG"
+check_soon "watch: reports it is waiting" grep -q 'waiting for the primary' "$LOG"
 cp "$ORIG" "$CONF/.10-flannel.conflist.part"
 mv "$CONF/.10-flannel.conflist.part" "$F"
-wait_for "watch: entry added once the primary appears" has_entry "$F"
+check_soon "watch: entry added once the primary appears" has_entry "$F"
 stop_watcher
 check "watch --uninstall-on-exit: entry removed on SIGTERM" same_json "$F" "$ORIG"
 check "watch --uninstall-on-exit: binary removed" [ ! -e "$H/$K3S_DATA/$K3S_HASH/bin/selvedge-cni" ]

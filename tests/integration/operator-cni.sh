@@ -35,15 +35,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for SECONDS CMD...: polls CMD every 0.1 s.
-wait_for() {
-	local limit=$1 start=$SECONDS
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $((SECONDS - start)) -lt "$limit" ] || return 1
-		sleep 0.1
-	done
-}
 
 MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 local_pods_cached() {

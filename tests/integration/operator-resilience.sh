@@ -61,15 +61,6 @@ relay_stop() {
 	RELAY_PID=
 }
 
-# wait_for SECONDS CMD...: polls CMD every 0.2 s.
-wait_for() {
-	local limit=$1 start=$SECONDS
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $((SECONDS - start)) -lt "$limit" ] || return 1
-		sleep 0.2
-	done
-}
 
 metrics() { curl -sf --max-time 2 "http://127.0.0.1:$MPORT/metrics"; }
 # relists [RESOURCE]: relists so far, of one informer or all.

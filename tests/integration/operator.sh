@@ -99,16 +99,6 @@ now_ms() {
 	echo $((t / 1000))
 }
 
-# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails when
-# it has not within SECONDS.
-wait_for() {
-	local end=$(($(now_ms) + $1 * 1000))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
 
 # check_eventually NAME CMD...: passes when CMD succeeds within $WAIT seconds.
 check_eventually() {

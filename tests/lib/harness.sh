@@ -49,6 +49,17 @@ check_output() {
 	fi
 }
 
+# wait_for SECONDS CMD...: runs CMD every 0.1 s until it succeeds; fails when
+# it has not within SECONDS. CMD's output is discarded.
+wait_for() {
+	local end=$(($(date +%s%3N) + $1 * 1000))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%3N)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 t_done() {
 	printf '# %s: %d passed, %d failed\n' "$T_NAME" "$T_PASS" "$T_FAIL"
 	[ "$T_FAIL" -eq 0 ]
