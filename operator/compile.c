@@ -8,6 +8,7 @@
 
 #include "base/hashmap.h"
 #include "base/strbuf.h"
+#include "json/json.h"
 #include "operator/agent.h"
 #include "operator/labels.h"
 #include "operator/objects.h"
@@ -24,18 +25,33 @@ typedef struct slice_list {
         size_t n, cap;
 } slice_list;
 
-/* Indexes built once per compile. */
-typedef struct ctx {
-        const sv_caches *c;
+/* What a peer or a target resolved to, and what was wrong with it. */
+typedef struct resolution {
+        json_t *ips; /* sorted, unique */
+        char *reason, *message;
+} resolution;
+
+/* Everything derived from pods, namespaces, Services, EndpointSlices and
+ * attachments: kept between compiles until one of those changes, so a change
+ * of a policy or split re-resolves only what it names. */
+struct sv_compile_cache {
+        bool built;
         sv_hashmap *pods_by_ns;        /* namespace -> pod_list */
         sv_hashmap *pod_by_ip;         /* ip -> sv_pod (borrowed) */
         sv_hashmap *slices_by_service; /* "ns/name" -> slice_list */
-        sv_hashmap *groups;            /* canonical peer -> group index + 1 (as pointer) */
-        json_t *group_list;            /* array of IP arrays */
-        json_t *verdicts;
-        sv_hashmap *attached; /* "ns/name" -> sv_attachment (borrowed) */
-        sv_pod **synth;       /* local pods given an attachment's IPs */
+        sv_hashmap *attached;          /* "ns/name" -> sv_attachment (borrowed) */
+        sv_pod **synth;                /* local pods given an attachment's IPs */
         size_t n_synth, cap_synth;
+        sv_hashmap *resolved; /* "P|ns|peer" or "T|ns|target" -> resolution */
+        json_t *local_pods, *identities, *services;
+};
+
+typedef struct ctx {
+        const sv_caches *c;
+        sv_compile_cache *w;
+        sv_hashmap *groups; /* canonical peer -> group index + 1 (as pointer) */
+        json_t *group_list; /* array of IP arrays */
+        json_t *verdicts;
 } ctx;
 
 static int list_push(void ***items, size_t *n, size_t *cap, const void *item) {
@@ -63,14 +79,48 @@ static void free_lists(sv_hashmap *m) {
         sv_hashmap_free(m);
 }
 
+void sv_compile_cache_invalidate(sv_compile_cache *w) {
+        if (!w)
+                return;
+        for (size_t i = 0; i < w->n_synth; i++)
+                free(w->synth[i]); /* shallow copies: the strings are the informers' */
+        free(w->synth);
+        sv_hashmap_free(w->attached);
+        free_lists(w->pods_by_ns);
+        free_lists(w->slices_by_service);
+        sv_hashmap_free(w->pod_by_ip);
+        size_t it = 0;
+        const char *k;
+        void *v;
+        while (w->resolved && sv_hashmap_next(w->resolved, &it, &k, &v)) {
+                resolution *res = v;
+                json_decref(res->ips);
+                free(res->reason);
+                free(res->message);
+                free(res);
+        }
+        sv_hashmap_free(w->resolved);
+        json_decref(w->local_pods);
+        json_decref(w->identities);
+        json_decref(w->services);
+        *w = (sv_compile_cache){0};
+}
+
+int sv_compile_cache_new(sv_compile_cache **out) {
+        sv_compile_cache *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        *out = w;
+        return 0;
+}
+
+sv_compile_cache *sv_compile_cache_free(sv_compile_cache *w) {
+        sv_compile_cache_invalidate(w);
+        free(w);
+        return NULL;
+}
+
 static void ctx_done(ctx *x) {
-        for (size_t i = 0; i < x->n_synth; i++)
-                free(x->synth[i]); /* shallow copies: the strings are the cache's */
-        free(x->synth);
-        sv_hashmap_free(x->attached);
-        free_lists(x->pods_by_ns);
-        free_lists(x->slices_by_service);
-        sv_hashmap_free(x->pod_by_ip);
         sv_hashmap_free(x->groups);
         json_decref(x->group_list);
         json_decref(x->verdicts);
@@ -79,15 +129,16 @@ static void ctx_done(ctx *x) {
 /* A local pod whose status has no IP yet but that the CNI plugin attached
  * takes the attachment's IPs (a copy; the cache is not touched). */
 static const sv_pod *effective(ctx *x, const sv_pod *p) {
-        if (p->n_ips > 0 || !x->attached)
+        if (p->n_ips > 0 || !x->w->attached)
                 return p;
         char key[KEY_MAX];
         snprintf(key, sizeof(key), "%s/%s", p->namespace, p->name);
-        const sv_attachment *a = sv_hashmap_get(x->attached, key);
+        const sv_attachment *a = sv_hashmap_get(x->w->attached, key);
         if (!a || a->n_ips == 0)
                 return p;
         sv_pod *copy = malloc(sizeof(*copy));
-        if (!copy || list_push((void ***)&x->synth, &x->n_synth, &x->cap_synth, copy) < 0) {
+        if (!copy ||
+            list_push((void ***)&x->w->synth, &x->w->n_synth, &x->w->cap_synth, copy) < 0) {
                 free(copy);
                 return p;
         }
@@ -100,7 +151,7 @@ static const sv_pod *effective(ctx *x, const sv_pod *p) {
 static int index_attachments(ctx *x) {
         if (!x->c->attachments)
                 return 0;
-        int r = sv_hashmap_new(&x->attached);
+        int r = sv_hashmap_new(&x->w->attached);
         size_t it = 0;
         const char *chain;
         void *v;
@@ -108,7 +159,7 @@ static int index_attachments(ctx *x) {
                 const sv_attachment *a = v;
                 char key[KEY_MAX];
                 snprintf(key, sizeof(key), "%s/%s", a->namespace, a->name);
-                r = sv_hashmap_put(x->attached, key, v, NULL);
+                r = sv_hashmap_put(x->w->attached, key, v, NULL);
         }
         return r < 0 ? r : 0;
 }
@@ -121,11 +172,11 @@ static int index_pods(ctx *x, sv_informer *inf) {
                 const sv_pod *p = effective(x, item);
                 if (p->n_ips == 0)
                         continue;
-                pod_list *l = sv_hashmap_get(x->pods_by_ns, p->namespace);
+                pod_list *l = sv_hashmap_get(x->w->pods_by_ns, p->namespace);
                 if (!l) {
                         if (!(l = calloc(1, sizeof(*l))))
                                 return -ENOMEM;
-                        int r = sv_hashmap_put(x->pods_by_ns, p->namespace, l, NULL);
+                        int r = sv_hashmap_put(x->w->pods_by_ns, p->namespace, l, NULL);
                         if (r < 0) {
                                 free(l);
                                 return r;
@@ -133,7 +184,7 @@ static int index_pods(ctx *x, sv_informer *inf) {
                 }
                 int r = list_push((void ***)&l->pods, &l->n, &l->cap, p);
                 for (unsigned i = 0; r >= 0 && i < p->n_ips; i++)
-                        r = sv_hashmap_put(x->pod_by_ip, p->ips[i], (void *)p, NULL);
+                        r = sv_hashmap_put(x->w->pod_by_ip, p->ips[i], (void *)p, NULL);
                 if (r < 0)
                         return r;
         }
@@ -150,11 +201,11 @@ static int index_slices(ctx *x) {
                         continue;
                 char skey[KEY_MAX];
                 snprintf(skey, sizeof(skey), "%s/%s", s->namespace, s->service);
-                slice_list *l = sv_hashmap_get(x->slices_by_service, skey);
+                slice_list *l = sv_hashmap_get(x->w->slices_by_service, skey);
                 if (!l) {
                         if (!(l = calloc(1, sizeof(*l))))
                                 return -ENOMEM;
-                        int r = sv_hashmap_put(x->slices_by_service, skey, l, NULL);
+                        int r = sv_hashmap_put(x->w->slices_by_service, skey, l, NULL);
                         if (r < 0) {
                                 free(l);
                                 return r;
@@ -219,7 +270,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
                 return -ENOENT;
         for (unsigned i = 0; with_vips && i < svc->n_cluster_ips; i++)
                 json_array_append_new(out, json_string(svc->cluster_ips[i]));
-        slice_list *l = sv_hashmap_get(x->slices_by_service, key);
+        slice_list *l = sv_hashmap_get(x->w->slices_by_service, key);
         for (size_t s = 0; l && s < l->n; s++)
                 for (unsigned i = 0; i < l->slices[s]->n_ips; i++)
                         json_array_append_new(out, json_string(l->slices[s]->ips[i]));
@@ -230,7 +281,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
  * local_only, only pods on this node. */
 static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const char *sa,
                           bool local_only, json_t *out) {
-        pod_list *l = sv_hashmap_get(x->pods_by_ns, ns);
+        pod_list *l = sv_hashmap_get(x->w->pods_by_ns, ns);
         for (size_t i = 0; l && i < l->n; i++) {
                 const sv_pod *p = l->pods[i];
                 if (local_only && strcmp(p->node, x->c->node) != 0)
@@ -244,23 +295,24 @@ static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const 
         }
 }
 
-/* Resolves one peer to the index of its group of IPs, sharing groups
- * between identical peers. */
-static int resolve_peer(ctx *x, const sv_mesh_object *o, json_t *peer, json_int_t *out) {
-        _cleanup_free_ char *canon = json_dumps(peer, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!canon)
-                return -ENOMEM;
-        _cleanup_(sv_strbuf_done) sv_strbuf key = SV_STRBUF_INIT(65536);
-        /* Selectors without a namespaceSelector are relative to the policy. */
-        int r = sv_strbuf_appendf(&key, "%s|%s", o->namespace, canon);
-        if (r < 0)
-                return r;
-        void *found = sv_hashmap_get(x->groups, sv_strbuf_str(&key));
+static void set_problem(resolution *res, const char *reason, const char *fmt, ...) _printf_(3, 4);
+static void set_problem(resolution *res, const char *reason, const char *fmt, ...) {
+        if (res->reason)
+                return;
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        res->reason = strdup(reason);
+        res->message = strdup(msg);
+}
+
+/* A peer of a rule of o: the IPs it stands for. */
+static void resolve_peer_ips(ctx *x, const sv_mesh_object *o, json_t *peer, json_t *ips,
+                             resolution *res) {
         json_t *sa = json_object_get(peer, "serviceAccount");
         json_t *svc = json_object_get(peer, "service");
-        json_t *ips = json_array();
-        if (!ips)
-                return -ENOMEM;
         if (sa || svc) {
                 json_t *ref = sa ? sa : svc;
                 const char *name = json_string_value(json_object_get(ref, "name"));
@@ -272,43 +324,120 @@ static int resolve_peer(ctx *x, const sv_mesh_object *o, json_t *peer, json_int_
                 if (sa)
                         pods_matching(x, ns, NULL, name, false, ips);
                 else if (service_ips(x, ns, name, true, ips) == -ENOENT)
-                        set_verdict(x, o, "BackendNotFound", "Service %s/%s (a peer) not found", ns,
+                        set_problem(res, "BackendNotFound", "Service %s/%s (a peer) not found", ns,
                                     name);
+                return;
+        }
+        sv_error err = SV_ERROR_INIT;
+        _cleanup_(sv_selector_freep) sv_selector *pod_sel = NULL;
+        _cleanup_(sv_selector_freep) sv_selector *ns_sel = NULL;
+        json_t *ps = json_object_get(peer, "podSelector");
+        json_t *nss = json_object_get(peer, "namespaceSelector");
+        if ((ps && sv_selector_compile(ps, &pod_sel, &err) < 0) ||
+            (nss && sv_selector_compile(nss, &ns_sel, &err) < 0)) {
+                set_problem(res, "InvalidSelector", "%s", err.message);
+        } else if (ns_sel) {
+                size_t it = 0;
+                const char *k;
+                void *item;
+                while (sv_informer_next(x->c->namespaces, &it, &k, &item)) {
+                        const sv_namespace *n = item;
+                        if (sv_selector_matches(ns_sel, &n->labels))
+                                pods_matching(x, n->name, pod_sel, NULL, false, ips);
+                }
         } else {
+                pods_matching(x, o->namespace, pod_sel, NULL, false, ips);
+        }
+}
+
+/* The workloads on this node that o applies to. */
+static void resolve_target_ips(ctx *x, const sv_mesh_object *o, json_t *ips, resolution *res) {
+        json_t *ref = json_object_get(o->spec, "targetRef");
+        if (!ref) {
                 sv_error err = SV_ERROR_INIT;
-                _cleanup_(sv_selector_freep) sv_selector *pod_sel = NULL;
-                _cleanup_(sv_selector_freep) sv_selector *ns_sel = NULL;
-                json_t *ps = json_object_get(peer, "podSelector");
-                json_t *nss = json_object_get(peer, "namespaceSelector");
-                if ((ps && sv_selector_compile(ps, &pod_sel, &err) < 0) ||
-                    (nss && sv_selector_compile(nss, &ns_sel, &err) < 0)) {
-                        set_verdict(x, o, "InvalidSelector", "%s", err.message);
-                } else if (ns_sel) {
-                        size_t it = 0;
-                        const char *k;
-                        void *item;
-                        while (sv_informer_next(x->c->namespaces, &it, &k, &item)) {
-                                const sv_namespace *n = item;
-                                if (sv_selector_matches(ns_sel, &n->labels))
-                                        pods_matching(x, n->name, pod_sel, NULL, false, ips);
-                        }
-                } else {
-                        pods_matching(x, o->namespace, pod_sel, NULL, false, ips);
+                _cleanup_(sv_selector_freep) sv_selector *sel = NULL;
+                if (sv_selector_compile(json_object_get(o->spec, "podSelector"), &sel, &err) < 0)
+                        set_problem(res, "InvalidSelector", "podSelector: %s", err.message);
+                else
+                        pods_matching(x, o->namespace, sel, NULL, true, ips);
+                return;
+        }
+        const char *name = json_string_value(json_object_get(ref, "name"));
+        _cleanup_json_ json_t *all = json_array();
+        if (service_ips(x, o->namespace, name ? name : "", false, all) == -ENOENT)
+                set_problem(res, "BackendNotFound", "Service %s/%s (targetRef) not found",
+                            o->namespace, name ? name : "");
+        size_t i;
+        json_t *ip;
+        json_array_foreach (all, i, ip) {
+                const sv_pod *p = sv_hashmap_get(x->w->pod_by_ip, json_string_value(ip));
+                if (p && strcmp(p->node, x->c->node) == 0)
+                        json_array_append(ips, ip);
+        }
+}
+
+/* A peer (peer != NULL) or o's targets, from the cache when the world has not
+ * changed since they were resolved. The problem found, if any, goes into o's
+ * verdict either way. */
+static const resolution *resolve(ctx *x, const sv_mesh_object *o, json_t *peer) {
+        _cleanup_free_ char *canon = NULL;
+        if (peer) {
+                canon = json_dumps(peer, JSON_COMPACT | JSON_SORT_KEYS);
+        } else {
+                _cleanup_json_ json_t *t =
+                        json_pack("{s:O?,s:O?}", "targetRef", json_object_get(o->spec, "targetRef"),
+                                  "podSelector", json_object_get(o->spec, "podSelector"));
+                canon = t ? json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        }
+        if (!canon)
+                return NULL;
+        _cleanup_(sv_strbuf_done) sv_strbuf key = SV_STRBUF_INIT(65536);
+        /* Selectors without a namespaceSelector are relative to the policy. */
+        if (sv_strbuf_appendf(&key, "%c|%s|%s", peer ? 'P' : 'T', o->namespace, canon) < 0)
+                return NULL;
+        resolution *res = sv_hashmap_get(x->w->resolved, sv_strbuf_str(&key));
+        if (!res) {
+                json_t *ips = json_array();
+                if (!ips || !(res = calloc(1, sizeof(*res)))) {
+                        json_decref(ips);
+                        return NULL;
+                }
+                if (peer)
+                        resolve_peer_ips(x, o, peer, ips, res);
+                else
+                        resolve_target_ips(x, o, ips, res);
+                res->ips = sorted_unique(ips);
+                json_decref(ips);
+                if (!res->ips ||
+                    sv_hashmap_put(x->w->resolved, sv_strbuf_str(&key), res, NULL) < 0) {
+                        json_decref(res->ips);
+                        free(res->reason);
+                        free(res->message);
+                        free(res);
+                        return NULL;
                 }
         }
+        if (res->reason)
+                set_verdict(x, o, res->reason, "%s", res->message ? res->message : "");
+        return res;
+}
+
+/* Resolves one peer to the index of its group of IPs, sharing groups
+ * between identical peers. */
+static int resolve_peer(ctx *x, const sv_mesh_object *o, json_t *peer, json_int_t *out) {
+        const resolution *res = resolve(x, o, peer);
+        if (!res)
+                return -ENOMEM;
+        char key[32];
+        snprintf(key, sizeof(key), "%p", (const void *)res);
+        void *found = sv_hashmap_get(x->groups, key);
         if (found) {
-                /* Resolved before; the resolution above still ran for the verdict. */
-                json_decref(ips);
                 *out = (json_int_t)(uintptr_t)found - 1;
                 return 0;
         }
-        json_t *sorted = sorted_unique(ips);
-        json_decref(ips);
-        if (!sorted)
-                return -ENOMEM;
         json_int_t idx = (json_int_t)json_array_size(x->group_list);
-        json_array_append_new(x->group_list, sorted);
-        r = sv_hashmap_put(x->groups, sv_strbuf_str(&key), (void *)(uintptr_t)(idx + 1), NULL);
+        json_array_append(x->group_list, res->ips);
+        int r = sv_hashmap_put(x->groups, key, (void *)(uintptr_t)(idx + 1), NULL);
         if (r < 0)
                 return r;
         *out = idx;
@@ -357,32 +486,8 @@ static json_t *compile_rules(ctx *x, const sv_mesh_object *o, json_t *rules,
 
 static json_t *compile_policy(ctx *x, const sv_mesh_object *o) {
         json_t *spec = o->spec;
-        json_t *targets = json_array();
-        json_t *ref = json_object_get(spec, "targetRef");
-        if (ref) {
-                const char *name = json_string_value(json_object_get(ref, "name"));
-                json_t *ips = json_array();
-                if (service_ips(x, o->namespace, name ? name : "", false, ips) == -ENOENT)
-                        set_verdict(x, o, "BackendNotFound", "Service %s/%s (targetRef) not found",
-                                    o->namespace, name ? name : "");
-                size_t i;
-                json_t *ip;
-                json_array_foreach (ips, i, ip) {
-                        const sv_pod *p = sv_hashmap_get(x->pod_by_ip, json_string_value(ip));
-                        if (p && strcmp(p->node, x->c->node) == 0)
-                                json_array_append(targets, ip);
-                }
-                json_decref(ips);
-        } else {
-                sv_error err = SV_ERROR_INIT;
-                _cleanup_(sv_selector_freep) sv_selector *sel = NULL;
-                if (sv_selector_compile(json_object_get(spec, "podSelector"), &sel, &err) < 0)
-                        set_verdict(x, o, "InvalidSelector", "podSelector: %s", err.message);
-                else
-                        pods_matching(x, o->namespace, sel, NULL, true, targets);
-        }
-        json_t *sorted = sorted_unique(targets);
-        json_decref(targets);
+        const resolution *targets = resolve(x, o, NULL);
+        json_t *sorted = targets ? json_incref(targets->ips) : NULL;
         const char *action = json_string_value(json_object_get(spec, "action"));
         json_t *p =
                 json_pack("{s:s,s:s,s:s,s:I,s:s,s:o}", "namespace", o->namespace, "name", o->name,
@@ -507,7 +612,7 @@ static json_t *compile_services(ctx *x) {
                 size_t j;
                 json_t *ip;
                 json_array_foreach (sorted, j, ip) {
-                        const sv_pod *p = sv_hashmap_get(x->pod_by_ip, json_string_value(ip));
+                        const sv_pod *p = sv_hashmap_get(x->w->pod_by_ip, json_string_value(ip));
                         json_array_append_new(eps,
                                               json_pack("{s:O,s:b}", "ip", ip, "local",
                                                         p && strcmp(p->node, x->c->node) == 0));
@@ -555,19 +660,42 @@ static json_t *compile_pods(ctx *x, json_t **identities) {
         return local;
 }
 
-int sv_compile(const sv_caches *caches, json_t **state_out, json_t **verdicts_out, sv_error *err) {
-        _cleanup_(ctx_done) ctx x = {.c = caches};
+/* Indexes and the pods and Services parts of the state, from the informers. */
+static int build_world(ctx *x) {
+        sv_compile_cache *w = x->w;
         int r;
-        if ((r = sv_hashmap_new(&x.pods_by_ns)) < 0 || (r = sv_hashmap_new(&x.pod_by_ip)) < 0 ||
-            (r = sv_hashmap_new(&x.slices_by_service)) < 0 || (r = sv_hashmap_new(&x.groups)) < 0)
+        if ((r = sv_hashmap_new(&w->pods_by_ns)) < 0 || (r = sv_hashmap_new(&w->pod_by_ip)) < 0 ||
+            (r = sv_hashmap_new(&w->slices_by_service)) < 0 ||
+            (r = sv_hashmap_new(&w->resolved)) < 0)
+                return r;
+        if ((r = index_attachments(x)) < 0 || (r = index_pods(x, x->c->local_pods)) < 0 ||
+            (r = index_pods(x, x->c->remote_pods)) < 0 || (r = index_slices(x)) < 0)
+                return r;
+        w->local_pods = compile_pods(x, &w->identities);
+        w->services = compile_services(x);
+        if (!w->local_pods || !w->identities || !w->services)
+                return -ENOMEM;
+        w->built = true;
+        return 0;
+}
+
+int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_out,
+               json_t **verdicts_out, sv_error *err) {
+        _cleanup_(sv_compile_cache_freep) sv_compile_cache *own = NULL;
+        if (!cache && sv_compile_cache_new(&own) < 0)
+                return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
+        _cleanup_(ctx_done) ctx x = {.c = caches, .w = cache ? cache : own};
+        int r;
+        if ((r = sv_hashmap_new(&x.groups)) < 0)
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "out of memory");
         x.group_list = json_array();
         x.verdicts = json_object();
         if (!x.group_list || !x.verdicts)
                 return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
-        if ((r = index_attachments(&x)) < 0 || (r = index_pods(&x, caches->local_pods)) < 0 ||
-            (r = index_pods(&x, caches->remote_pods)) < 0 || (r = index_slices(&x)) < 0)
+        if (!x.w->built && (r = build_world(&x)) < 0) {
+                sv_compile_cache_invalidate(x.w);
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "indexing the caches failed");
+        }
 
         json_t *policies = json_array(), *splits = json_array(), *objects = json_array();
         json_t *state = json_object();
@@ -606,19 +734,16 @@ int sv_compile(const sv_caches *caches, json_t **state_out, json_t **verdicts_ou
                 }
                 free(keys);
         }
-        json_t *identities = NULL;
-        json_t *local = compile_pods(&x, &identities);
-        json_t *services = compile_services(&x);
         json_object_set_new(state, "version", json_integer(SV_STATE_VERSION));
         json_object_set_new(state, "node", json_string(caches->node));
-        json_object_set_new(state, "localPods", local);
-        json_object_set_new(state, "identities", identities);
-        json_object_set_new(state, "services", services);
+        json_object_set(state, "localPods", x.w->local_pods);
+        json_object_set(state, "identities", x.w->identities);
+        json_object_set(state, "services", x.w->services);
         json_object_set(state, "peerGroups", x.group_list);
         json_object_set_new(state, "policies", policies);
         json_object_set_new(state, "splits", splits);
         json_object_set_new(state, "objects", objects);
-        if (r < 0 || !local || !identities || !services) {
+        if (r < 0) {
                 json_decref(state);
                 return sv_errorf(err, r < 0 ? r : -ENOMEM, SV_CODE_INTERNAL, "compile failed");
         }

@@ -28,4 +28,17 @@ typedef struct sv_caches {
 /* *state: the node's state (see docs/operator.md). *verdicts: {"<uid>":
  * {"accepted": bool, "reason": "...", "message": "...",
  * "generation": N}}, one per ServicePolicy and TrafficSplit. */
-int sv_compile(const sv_caches *caches, json_t **state, json_t **verdicts, sv_error *err);
+/* What a compile derives from pods, namespaces, Services, EndpointSlices and
+ * attachments (indexes, resolved selectors, the pods and Services parts of
+ * the state), kept for the next compile. The caller invalidates it when any
+ * of those change; a change of a ServicePolicy or TrafficSplit alone then
+ * costs only what that object names. */
+typedef struct sv_compile_cache sv_compile_cache;
+int sv_compile_cache_new(sv_compile_cache **out);
+sv_compile_cache *sv_compile_cache_free(sv_compile_cache *cache);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sv_compile_cache *, sv_compile_cache_free);
+void sv_compile_cache_invalidate(sv_compile_cache *cache);
+
+/* cache may be NULL (everything is derived afresh). */
+int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state, json_t **verdicts,
+               sv_error *err);

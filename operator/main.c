@@ -73,6 +73,7 @@ typedef struct op {
         sv_httpd *httpd;
         sv_agent *agent;
         sv_hashmap *attachments; /* chain -> sv_attachment */
+        sv_compile_cache *ccache;
         bool compile_dirty, status_dirty, synced, was_leader;
         int64_t compile_due, status_due, start_ms;
         char *applied; /* text of the state in the data plane */
@@ -257,6 +258,10 @@ static int parse_options(int argc, char **argv, options *o) {
 static void on_change(void *ud, enum sv_informer_change change, const char *key, void *old_item,
                       void *new_item, bool mesh) {
         op *x = ud;
+        /* What the compile cache derived from pods, namespaces and Services
+         * (and its pointers to their items) is stale now. */
+        if (!mesh)
+                sv_compile_cache_invalidate(x->ccache);
         if (mesh && change == SV_INFORMER_UPDATE) {
                 const sv_mesh_object *a = old_item, *b = new_item;
                 if (a->generation == b->generation && json_equal(a->spec, b->spec)) {
@@ -503,7 +508,7 @@ static int compile_and_apply_once(op *x) {
         _cleanup_json_ json_t *state = NULL;
         json_t *verdicts = NULL;
         x->compile_dirty = false;
-        if (sv_compile(&x->caches, &state, &verdicts, &err) < 0) {
+        if (sv_compile(&x->caches, x->ccache, &state, &verdicts, &err) < 0) {
                 sv_metric_inc(x->m_compile_errors);
                 sv_log(SV_LOG_ERROR, "compile failed", "error", err.message, NULL);
                 return -EIO;
@@ -570,6 +575,7 @@ static json_t *agent_handle(op *x, json_t *req) {
                 void *old = NULL;
                 if (chain && sv_hashmap_remove(x->attachments, chain, &old) == 0) {
                         sv_attachment_free(old);
+                        sv_compile_cache_invalidate(x->ccache);
                         mark_dirty(x);
                 }
                 return json_pack("{s:b}", "ok", 1);
@@ -595,6 +601,7 @@ static json_t *agent_handle(op *x, json_t *req) {
                 return refuse("out of memory");
         }
         sv_attachment_free(old);
+        sv_compile_cache_invalidate(x->ccache);
         if (compile_and_apply(x) < 0)
                 return refuse("pod %s: the node's state could not be applied", key);
         sv_log(SV_LOG_DEBUG, "pod attached", "pod", key, "chain", a->chain, NULL);
@@ -760,6 +767,7 @@ static void op_done(op *x) {
         for (int i = 0; i < INF_MAX; i++)
                 sv_informer_free(x->inf[i]);
         sv_agent_free(x->agent);
+        sv_compile_cache_free(x->ccache);
         if (x->attachments) {
                 size_t it = 0;
                 const char *k;
@@ -808,7 +816,7 @@ int main(int argc, char **argv) {
                        NULL);
                 return EXIT_FAILURE;
         }
-        if (sv_hashmap_new(&x.attachments) < 0)
+        if (sv_hashmap_new(&x.attachments) < 0 || sv_compile_cache_new(&x.ccache) < 0)
                 return EXIT_FAILURE;
         sv_kube_client_options copts = {.request_timeout_ms = 10000,
                                         .user_agent = "selvedge-operator"};
