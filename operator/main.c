@@ -94,7 +94,7 @@ static void usage(FILE *f) {
               "  --metrics-addr ADDR:PORT  /metrics, /healthz, /readyz (default 127.0.0.1:9464)\n"
               "  --identity ID             leader-election identity (default: node name)\n"
               "  --lease-duration S, --renew-deadline S, --retry-period S   (15, 10, 2)\n"
-              "  --debounce-ms MS          wait after a change before compiling (default 50)\n"
+              "  --debounce-ms MS          wait after a change before compiling (default 20)\n"
               "  --watch-idle-timeout S    restart a silent watch after S (default 150)\n"
               "  --watch-timeout MIN-MAX   server-side watch timeout range (default 300-600)\n"
               "  --agent-socket PATH       where the CNI plugin reaches this agent (default "
@@ -125,7 +125,7 @@ static int parse_options(int argc, char **argv, options *o) {
                 .lease_duration = 15,
                 .renew_deadline = 10,
                 .retry_period = 2,
-                .debounce_ms = 50,
+                .debounce_ms = 20,
                 .idle_timeout = 150,
                 .watch_timeout_min = 300,
                 .watch_timeout_max = 600,
