@@ -253,6 +253,14 @@ static int parse_options(int argc, char **argv, options *o) {
         return 0;
 }
 
+/* A compile runs debounce_ms after the first change of a burst. */
+static void mark_dirty(op *x) {
+        if (!x->compile_dirty) {
+                x->compile_dirty = true;
+                x->compile_due = sv_monotonic_ms() + x->o.debounce_ms;
+        }
+}
+
 /* Informer callbacks: a ServicePolicy or TrafficSplit whose status alone
  * changed (our own write, most often) needs no compile, only a status look. */
 static void on_change(void *ud, enum sv_informer_change change, const char *key, void *old_item,
@@ -269,10 +277,7 @@ static void on_change(void *ud, enum sv_informer_change change, const char *key,
                         return;
                 }
         }
-        if (!x->compile_dirty) {
-                x->compile_dirty = true;
-                x->compile_due = sv_monotonic_ms() + x->o.debounce_ms;
-        }
+        mark_dirty(x);
 }
 
 static void on_change_plain(void *ud, enum sv_informer_change c, const char *key, void *o,
@@ -541,13 +546,6 @@ static int compile_and_apply_once(op *x) {
         sv_metric_observe(x->m_sync, (double)(sv_monotonic_ms() - t0) / 1000.0);
         sv_httpd_set_ready(x->httpd, true, NULL);
         return 0;
-}
-
-static void mark_dirty(op *x) {
-        if (!x->compile_dirty) {
-                x->compile_dirty = true;
-                x->compile_due = sv_monotonic_ms() + x->o.debounce_ms;
-        }
 }
 
 static json_t *refuse(const char *fmt, ...) _printf_(1, 2);

@@ -27,7 +27,6 @@ struct sv_kube_client {
         CURLM *multi;
         sv_kube_client_options opts;
         int64_t token_read_ms;
-        long connects;
         sv_kube_stream *streams;
 };
 
@@ -215,9 +214,6 @@ static bool collect_done(sv_kube_client *c, CURL *mine, CURLcode *result) {
         while ((m = curl_multi_info_read(c->multi, &left))) {
                 if (m->msg != CURLMSG_DONE)
                         continue;
-                long n = 0;
-                if (curl_easy_getinfo(m->easy_handle, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK)
-                        c->connects += n;
                 if (m->easy_handle == mine) {
                         *result = m->data.result;
                         found = true;
@@ -379,8 +375,4 @@ int sv_kube_escape(const char *s, char **out) {
                 return -ENOMEM;
         *out = copy;
         return 0;
-}
-
-long sv_kube_client_connects(sv_kube_client *c) {
-        return c->connects;
 }

@@ -75,6 +75,3 @@ int sv_kube_client_dispatch(sv_kube_client *c);
 
 /* Percent-encodes a query parameter value. */
 int sv_kube_escape(const char *s, char **out);
-
-/* Number of TCP connections opened so far (to show sharing in tests). */
-long sv_kube_client_connects(sv_kube_client *c);
