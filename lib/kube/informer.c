@@ -475,7 +475,7 @@ int64_t sv_informer_process(sv_informer *inf, int64_t now, sv_error *err) {
                         inf->need_list = true;
                         inf->due_ms = now;
                 } else {
-                        inf->unreachable = inf->done_status == 0;
+                        inf->unreachable = inf->done_result != 0; /* the transfer broke */
                         sv_errorf(err, inf->done_result ? inf->done_result : -EIO,
                                   SV_CODE_TRY_AGAIN, "watching %s: %s %ld", inf->name,
                                   inf->done_result ? "connection failed, HTTP status" : "HTTP",

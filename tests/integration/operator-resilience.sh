@@ -193,9 +193,13 @@ check "meanwhile: p-e created" policy p-e
 check "meanwhile: p-a changed (generation 4)" policy p-a Deny
 check_output "etcd compacted" '^[0-9]+$' "$CP" compact
 if relay_start; then t_pass "link back"; else t_fail "link back"; fi
-check "after compaction: p-e arrives" wait_for 40 has_policy p-e
-check "after compaction: p-b's deletion arrives" wait_for 40 bash -c "! jq -e '.policies[] | select(.name == \"p-b\")' '$WORK/record.json'"
-check "after compaction: p-a generation 4 arrives" wait_for 40 policy_gen_is p-a 4
+check "after compaction: p-e arrives" wait_for 60 has_policy p-e
+check "after compaction: p-b's deletion arrives" wait_for 60 bash -c "! jq -e '.policies[] | select(.name == \"p-b\")' '$WORK/record.json'"
+check "after compaction: p-a generation 4 arrives" wait_for 60 policy_gen_is p-a 4
+# The metrics are exported at the end of the loop's turn that wrote the record.
+relisted() { [ "$(relists servicepolicies)" -gt "$before" ]; }
+wait_for 10 relisted
+sleep 2 # a second relist would show by now
 after=$(relists servicepolicies)
 after_all=$(relists)
 echo "# compaction: servicepolicies relisted $((after - before))x; all informers $((after_all - before_all))x"
