@@ -6,40 +6,86 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/clock.h"
 #include "base/fileio.h"
 #include "json/json.h"
+#include "nft/ctx.h"
+#include "nft/netns.h"
 #include "operator/compile.h"
 
 #define STATE_FILE "state.json"
 #define STATE_MAX (64u << 20)
 
+/* A full sync at 10,000 pods and 1,000 policies is a few megabytes. */
+#define BATCH_MAX (256u << 20)
+
 struct sv_backend {
         char *name;
         char *record_path;
+        /* nftables */
+        sv_nft_ctx *nft;
+        sv_render_config cfg;
+        char *dns_service;
+        sv_ruleset *applied; /* NULL: the kernel's table is unknown, next apply is full */
+        sv_backend_stats stats;
+        uint16_t failed_type;
+        uint32_t failed_index;
 };
 
-int sv_backend_new(const char *spec, sv_backend **out, sv_error *err) {
-        _cleanup_free_ sv_backend *b = calloc(1, sizeof(*b));
+static int open_nft(void *userdata) {
+        return sv_nft_ctx_open(userdata);
+}
+
+static int new_nftables(sv_backend *b, const sv_backend_options *o, sv_error *err) {
+        b->cfg = (sv_render_config){
+                .default_deny = o->default_deny,
+                .nflog_group = o->nflog_group,
+                .flow_counters = o->flow_counters,
+        };
+        b->dns_service = strdup(o->dns_service ? o->dns_service : "kube-system/kube-dns");
+        if (!b->dns_service)
+                return -ENOMEM;
+        b->cfg.dns_service = b->dns_service;
+        /* A netlink socket stays in the namespace it was created in. */
+        int r = o->netns && *o->netns ? sv_netns_run(o->netns, open_nft, &b->nft)
+                                      : sv_nft_ctx_open(&b->nft);
+        if (r < 0)
+                return sv_errorf(err, r, SV_CODE_IO, "opening nftables%s%s: %s",
+                                 o->netns && *o->netns ? " in " : "", o->netns ? o->netns : "",
+                                 strerror(-r));
+        return 0;
+}
+
+int sv_backend_new(const char *spec, const sv_backend_options *opts, sv_backend **out,
+                   sv_error *err) {
+        static const sv_backend_options defaults = {0};
+        if (!opts)
+                opts = &defaults;
+        _cleanup_(sv_backend_freep) sv_backend *b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
         if (strcmp(spec, "none") == 0) {
                 b->name = strdup("none");
+        } else if (strcmp(spec, "nftables") == 0) {
+                b->name = strdup("nftables");
+                if (!b->name)
+                        return -ENOMEM;
+                int r = new_nftables(b, opts, err);
+                if (r < 0)
+                        return r;
         } else if (strncmp(spec, "record:", 7) == 0 && spec[7] == '/') {
                 b->name = strdup("record");
                 b->record_path = strdup(spec + 7);
-                if (!b->record_path) {
-                        free(b->name);
+                if (!b->record_path)
                         return -ENOMEM;
-                }
         } else {
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_CONFIG,
-                                 "unknown backend \"%s\" (expected none or record:/abs/path)",
+                                 "unknown backend \"%s\" (expected none, nftables or "
+                                 "record:/abs/path)",
                                  spec);
         }
-        if (!b->name) {
-                free(b->record_path);
+        if (!b->name)
                 return -ENOMEM;
-        }
         *out = TAKE_PTR(b);
         return 0;
 }
@@ -49,6 +95,10 @@ sv_backend *sv_backend_free(sv_backend *b) {
                 return NULL;
         free(b->name);
         free(b->record_path);
+        free(b->dns_service);
+        sv_ruleset_free(b->applied);
+        /* The table stays: enforcement outlives the agent's restarts. */
+        sv_nft_ctx_close(b->nft);
         free(b);
         return NULL;
 }
@@ -57,7 +107,68 @@ const char *sv_backend_name(const sv_backend *b) {
         return b->name;
 }
 
+static int commit(sv_backend *b, const sv_ruleset *from, const sv_ruleset *to,
+                  sv_render_stats *st) {
+        _cleanup_nft_batch_ sv_nft_batch *batch = NULL;
+        int r = sv_nft_batch_new(BATCH_MAX, &batch);
+        if (r == 0)
+                r = sv_ruleset_diff(from, to, batch, st);
+        if (r == 0)
+                r = sv_nft_batch_commit(b->nft, batch);
+        if (r == 0)
+                b->stats.messages = sv_nft_batch_count(batch);
+        else
+                sv_nft_batch_failed(batch, &b->failed_type, &b->failed_index);
+        return r;
+}
+
+static int apply_nftables(sv_backend *b, const json_t *state, sv_error *err) {
+        int64_t t0 = sv_monotonic_us();
+        _cleanup_ruleset_ sv_ruleset *next = NULL;
+        int r = sv_render(state, &b->cfg, &next, err);
+        if (r < 0)
+                return r;
+        int64_t t1 = sv_monotonic_us();
+        sv_render_stats st = {0};
+        r = commit(b, b->applied, next, &st);
+        if (r < 0 && b->applied) {
+                /* The kernel refused a patch: the table may not be what we
+                 * think. Replace it whole. */
+                b->applied = sv_ruleset_free(b->applied);
+                b->stats.failures++;
+                st = (sv_render_stats){0};
+                r = commit(b, NULL, next, &st);
+        }
+        if (r < 0) {
+                b->applied = sv_ruleset_free(b->applied);
+                b->stats.failures++;
+                return sv_errorf(err, r, SV_CODE_IO,
+                                 "nftables transaction: %s (message %u, type %u, refused)",
+                                 strerror(-r), b->failed_index, b->failed_type);
+        }
+        sv_ruleset_free(b->applied);
+        b->applied = TAKE_PTR(next);
+        b->stats.last = st;
+        b->stats.render_us = t1 - t0;
+        b->stats.apply_us = sv_monotonic_us() - t1;
+        if (st.full)
+                b->stats.full_syncs++;
+        else
+                b->stats.incremental++;
+        return 0;
+}
+
+const sv_backend_stats *sv_backend_stats_get(const sv_backend *b) {
+        return &b->stats;
+}
+
+const sv_ruleset *sv_backend_ruleset(const sv_backend *b) {
+        return b->applied;
+}
+
 int sv_backend_apply(sv_backend *b, const json_t *state, const char *text, sv_error *err) {
+        if (b->nft)
+                return apply_nftables(b, state, err);
         if (!b->record_path)
                 return 0;
         int r = sv_write_file_atomic(b->record_path, text, strlen(text), 0644);

@@ -9,15 +9,36 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "operator/render.h"
 
 typedef struct sv_backend sv_backend;
 
-/* spec: "none", or "record:<path>". */
-int sv_backend_new(const char *spec, sv_backend **out, sv_error *err);
+typedef struct sv_backend_options {
+        const char *netns;       /* nftables: program this network namespace (a path) */
+        bool default_deny;       /* nftables: the mesh-wide default for ingress */
+        const char *dns_service; /* nftables: "ns/name" of the cluster DNS Service */
+        uint16_t nflog_group;    /* nftables: NFLOG group for denials */
+        bool flow_counters;      /* nftables: per-connection L4 counters */
+} sv_backend_options;
+
+typedef struct sv_backend_stats {
+        uint64_t full_syncs, incremental, failures;
+        int64_t render_us, apply_us; /* the last apply */
+        unsigned messages;           /* netlink messages in the last transaction */
+        sv_render_stats last;
+} sv_backend_stats;
+
+/* spec: "none", "nftables", or "record:<path>"; opts may be NULL for the
+ * others. */
+int sv_backend_new(const char *spec, const sv_backend_options *opts, sv_backend **out,
+                   sv_error *err);
 sv_backend *sv_backend_free(sv_backend *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sv_backend *, sv_backend_free);
 int sv_backend_apply(sv_backend *b, const json_t *state, const char *text, sv_error *err);
 const char *sv_backend_name(const sv_backend *b);
+const sv_backend_stats *sv_backend_stats_get(const sv_backend *b);
+/* The nftables model in the kernel now (NULL for other backends or unknown). */
+const sv_ruleset *sv_backend_ruleset(const sv_backend *b);
 
 /* The last applied state, kept on disk so a node that restarts while the API
  * server is unreachable comes back to it: written atomically (temp file,

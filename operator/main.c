@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "base/fileio.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/parse.h"
@@ -47,7 +48,10 @@ enum {
 
 typedef struct options {
         const char *node, *namespace, *kubeconfig, *state_dir, *backend, *metrics_addr, *identity;
-        const char *agent_socket, *cni_state_dir;
+        const char *agent_socket, *cni_state_dir, *netns, *dns_service;
+        bool default_deny, flow_counters;
+        const char *render, *render_from;
+        unsigned nflog_group;
         unsigned lease_duration, renew_deadline, retry_period, debounce_ms, idle_timeout;
         unsigned watch_timeout_min, watch_timeout_max;
         const char *log_level;
@@ -90,7 +94,18 @@ static void usage(FILE *f) {
               "  --kubeconfig PATHS        kubeconfig (default: in-cluster, then $KUBECONFIG, "
               "~/.kube/config)\n"
               "  --state-dir DIR           persisted state (default /var/lib/selvedge)\n"
-              "  --backend SPEC            none | record:/path (default none)\n"
+              "  --backend SPEC            none | nftables | record:/path (default none)\n"
+              "  --netns PATH              nftables: program this network namespace (default: "
+              "our own)\n"
+              "  --default-policy P        allow | deny: ingress to pods no policy selects "
+              "(default allow)\n"
+              "  --cluster-dns NS/NAME     the DNS Service every pod may reach (default "
+              "kube-system/kube-dns)\n"
+              "  --nflog-group N           NFLOG group for policy denials (default 70)\n"
+              "  --no-flow-counters        no per-connection L4 byte/connection counters\n"
+              "  --render STATE.json       print the nftables ruleset of a saved state and exit;\n"
+              "                            with --backend nftables also apply it (after\n"
+              "                            --render-from PREV.json, to apply only the change)\n"
               "  --metrics-addr ADDR:PORT  /metrics, /healthz, /readyz (default 127.0.0.1:9464)\n"
               "  --identity ID             leader-election identity (default: node name)\n"
               "  --lease-duration S, --renew-deadline S, --retry-period S   (15, 10, 2)\n"
@@ -132,6 +147,9 @@ static int parse_options(int argc, char **argv, options *o) {
                 .log_level = "info",
                 .agent_socket = "/run/selvedge/agent.sock",
                 .cni_state_dir = "/run/selvedge/cni",
+                .dns_service = "kube-system/kube-dns",
+                .nflog_group = 70,
+                .flow_counters = true,
         };
         if (!o->namespace || !*o->namespace)
                 o->namespace = "selvedge-system";
@@ -152,6 +170,13 @@ static int parse_options(int argc, char **argv, options *o) {
                 {"log-level", required_argument, NULL, 'l'},
                 {"agent-socket", required_argument, NULL, 'A'},
                 {"cni-state-dir", required_argument, NULL, 'C'},
+                {"netns", required_argument, NULL, 'X'},
+                {"default-policy", required_argument, NULL, 'D'},
+                {"cluster-dns", required_argument, NULL, 'S'},
+                {"nflog-group", required_argument, NULL, 'G'},
+                {"no-flow-counters", no_argument, NULL, 'F'},
+                {"render", required_argument, NULL, 'r'},
+                {"render-from", required_argument, NULL, 'f'},
                 {"help", no_argument, NULL, 'h'},
                 {0},
         };
@@ -224,6 +249,42 @@ static int parse_options(int argc, char **argv, options *o) {
                 case 'C':
                         o->cni_state_dir = optarg;
                         break;
+                case 'X':
+                        o->netns = optarg;
+                        break;
+                case 'D':
+                        if (strcmp(optarg, "allow") == 0 || strcmp(optarg, "deny") == 0) {
+                                o->default_deny = strcmp(optarg, "deny") == 0;
+                        } else {
+                                fprintf(stderr,
+                                        "selvedge-operator: --default-policy: \"%s\" is "
+                                        "neither allow nor deny\n",
+                                        optarg);
+                                r = -EINVAL;
+                        }
+                        break;
+                case 'S':
+                        if (!strchr(optarg, '/')) {
+                                fprintf(stderr,
+                                        "selvedge-operator: --cluster-dns: \"%s\" is not "
+                                        "NAMESPACE/NAME\n",
+                                        optarg);
+                                r = -EINVAL;
+                        }
+                        o->dns_service = optarg;
+                        break;
+                case 'G':
+                        r = parse_uint("--nflog-group", optarg, 65535, &o->nflog_group);
+                        break;
+                case 'F':
+                        o->flow_counters = false;
+                        break;
+                case 'r':
+                        o->render = optarg;
+                        break;
+                case 'f':
+                        o->render_from = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         exit(EXIT_SUCCESS);
@@ -238,7 +299,7 @@ static int parse_options(int argc, char **argv, options *o) {
                 fprintf(stderr, "selvedge-operator: unexpected argument \"%s\"\n", argv[optind]);
                 return -EINVAL;
         }
-        if (!o->node || !*o->node) {
+        if ((!o->node || !*o->node) && !o->render) {
                 fprintf(stderr, "selvedge-operator: --node-name (or $NODE_NAME) is required\n");
                 return -EINVAL;
         }
@@ -785,10 +846,73 @@ static void op_done(op *x) {
         free(x->applied);
 }
 
+static int load_state_file(const char *path, json_t **out, sv_error *err) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = sv_read_file_capped(path, 64u << 20, &text, &len);
+        if (r < 0)
+                return sv_errorf(err, r, SV_CODE_IO, "reading %s: %s", path, strerror(-r));
+        json_t *j = NULL;
+        r = sv_json_parse(text, len, 64u << 20, &j, err);
+        if (r < 0)
+                return r;
+        /* The renderer's test cases wrap the state with their configuration. */
+        json_t *inner = json_object_get(j, "state");
+        *out = json_incref(inner ? inner : j);
+        json_decref(j);
+        return 0;
+}
+
+/* --render: the ruleset of a saved state, printed and optionally applied. For
+ * operators ("what would this node program?") and for the kernel tests. */
+static int render_main(const options *o) {
+        sv_error err = SV_ERROR_INIT;
+        sv_backend_options bo = {.netns = o->netns,
+                                 .default_deny = o->default_deny,
+                                 .dns_service = o->dns_service,
+                                 .nflog_group = (uint16_t)o->nflog_group,
+                                 .flow_counters = o->flow_counters};
+        sv_render_config cfg = {.default_deny = o->default_deny,
+                                .dns_service = o->dns_service,
+                                .nflog_group = (uint16_t)o->nflog_group,
+                                .flow_counters = o->flow_counters};
+        _cleanup_json_ json_t *state = NULL, *prev = NULL;
+        _cleanup_ruleset_ sv_ruleset *rs = NULL;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(sv_backend_freep) sv_backend *b = NULL;
+        if (load_state_file(o->render, &state, &err) < 0 ||
+            (o->render_from && load_state_file(o->render_from, &prev, &err) < 0) ||
+            sv_render(state, &cfg, &rs, &err) < 0)
+                goto fail;
+        if (sv_ruleset_text(rs, &text) < 0)
+                return EXIT_FAILURE;
+        fputs(text, stdout);
+        if (strcmp(o->backend, "nftables") != 0)
+                return EXIT_SUCCESS;
+        if (sv_backend_new(o->backend, &bo, &b, &err) < 0 ||
+            (prev && sv_backend_apply(b, prev, NULL, &err) < 0) ||
+            sv_backend_apply(b, state, NULL, &err) < 0)
+                goto fail;
+        const sv_backend_stats *st = sv_backend_stats_get(b);
+        fprintf(stderr,
+                "applied: %s, %u messages, render %.3f ms, apply %.3f ms, chains +%u ~%u -%u, "
+                "sets +%u -%u, elements +%u -%u\n",
+                st->last.full ? "full" : "incremental", st->messages, st->render_us / 1000.0,
+                st->apply_us / 1000.0, st->last.chains_added, st->last.chains_changed,
+                st->last.chains_removed, st->last.sets_added, st->last.sets_removed,
+                st->last.elems_added, st->last.elems_removed);
+        return EXIT_SUCCESS;
+fail:
+        fprintf(stderr, "selvedge-operator: %s\n", err.message);
+        return EXIT_FAILURE;
+}
+
 int main(int argc, char **argv) {
         _cleanup_(op_done) op x = {0};
         if (parse_options(argc, argv, &x.o) < 0)
                 return EXIT_FAILURE;
+        if (x.o.render)
+                return render_main(&x.o);
         enum sv_log_level level;
         if (sv_log_level_from_string(x.o.log_level, &level) < 0) {
                 fprintf(stderr, "selvedge-operator: unknown --log-level \"%s\"\n", x.o.log_level);
@@ -819,7 +943,14 @@ int main(int argc, char **argv) {
         sv_kube_client_options copts = {.request_timeout_ms = 10000,
                                         .user_agent = "selvedge-operator"};
         if (sv_kube_client_new(cfg, &copts, &x.client, &err) < 0 ||
-            sv_backend_new(x.o.backend, &x.backend, &err) < 0 || setup_informers(&x, &err) < 0) {
+            sv_backend_new(x.o.backend,
+                           &(sv_backend_options){.netns = x.o.netns,
+                                                 .default_deny = x.o.default_deny,
+                                                 .dns_service = x.o.dns_service,
+                                                 .nflog_group = (uint16_t)x.o.nflog_group,
+                                                 .flow_counters = x.o.flow_counters},
+                           &x.backend, &err) < 0 ||
+            setup_informers(&x, &err) < 0) {
                 sv_log(SV_LOG_ERROR, "start-up failed", "error", err.message, NULL);
                 return EXIT_FAILURE;
         }

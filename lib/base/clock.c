@@ -12,6 +12,12 @@ int64_t sv_monotonic_ms(void) {
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t sv_monotonic_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t sv_realtime_us(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

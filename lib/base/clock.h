@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 int64_t sv_monotonic_ms(void);
+int64_t sv_monotonic_us(void);
 int64_t sv_realtime_us(void);
 
 /* Formats a wall-clock time (microseconds since the epoch) as RFC 3339 in

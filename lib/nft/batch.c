@@ -2,6 +2,7 @@
 #include "nft/batch.h"
 
 #include "nft/nl.h"
+#include "nft/set.h"
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -9,16 +10,18 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* Room kept free for the next message; our largest message (a rule with a
- * dozen expressions) is far below this. */
-#define MSG_ROOM 16384
+/* Room kept free for the next message: the largest is a set element list,
+ * which libnftnl cuts at 64 KiB of elements. */
+#define MSG_ROOM (96 * 1024)
 
 struct sv_nft_batch {
         char *buf;
         size_t len, alloc, max;
         uint32_t seq_first, seq;
         unsigned count;
-        int error; /* first failure while building, reported at commit */
+        int error;            /* first failure while building, reported at commit */
+        uint16_t failed_type; /* the message the kernel refused first */
+        uint32_t failed_index;
 };
 
 static int ensure_room(sv_nft_batch *b) {
@@ -74,6 +77,11 @@ void sv_nft_batch_free(sv_nft_batch *b) {
         free(b);
 }
 
+void sv_nft_batch_failed(const sv_nft_batch *b, uint16_t *type, uint32_t *index) {
+        *type = b->failed_type;
+        *index = b->failed_index;
+}
+
 unsigned sv_nft_batch_count(const sv_nft_batch *b) {
         return b->count;
 }
@@ -127,6 +135,37 @@ int sv_nft_batch_rule(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nft
         return msg_end(b, nlh);
 }
 
+int sv_nft_batch_set(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nftnl_set *s) {
+        int e = msg_begin(b);
+        if (e < 0)
+                return e;
+        struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(
+                cursor(b), type, (uint16_t)nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+                flags | NLM_F_ACK, b->seq++);
+        nftnl_set_nlmsg_build_payload(nlh, s);
+        return msg_end(b, nlh);
+}
+
+int sv_nft_batch_setelems(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nftnl_set *s) {
+        struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
+        if (!it)
+                return -ENOMEM;
+        int more, e = 0;
+        do {
+                e = msg_begin(b);
+                if (e < 0)
+                        break;
+                struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(
+                        cursor(b), type, (uint16_t)nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+                        flags | NLM_F_ACK, b->seq++);
+                /* Fills the message up to the attribute nest's 64 KiB limit. */
+                more = nftnl_set_elems_nlmsg_build_payload_iter(nlh, it);
+                e = msg_end(b, nlh);
+        } while (e == 0 && more > 0);
+        nftnl_set_elems_iter_destroy(it);
+        return e;
+}
+
 int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b) {
         if (b->error)
                 return b->error;
@@ -147,6 +186,11 @@ int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b) {
         (void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
                          sizeof(rcvbuf));
 
+        /* A full sync can be megabytes; netlink refuses a message larger
+         * than the socket's send buffer. */
+        int sndbuf = (int)(b->len + 65536);
+        (void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+                         sizeof(sndbuf));
         if (mnl_socket_sendto(nl, b->buf, b->len) < 0)
                 return negative_errno();
 
@@ -172,8 +216,11 @@ int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b) {
                                 continue;
                         const struct nlmsgerr *err = mnl_nlmsg_get_payload(h);
                         answers++;
-                        if (err->error < 0 && first_error == 0)
+                        if (err->error < 0 && first_error == 0) {
                                 first_error = err->error;
+                                b->failed_type = err->msg.nlmsg_type & 0xff;
+                                b->failed_index = err->msg.nlmsg_seq - b->seq_first;
+                        }
                 }
         }
         if (first_error)

@@ -6,6 +6,7 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_nft_batch *, sv_nft_batch_free);
 int sv_nft_batch_table(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nftnl_table *t);
 int sv_nft_batch_chain(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nftnl_chain *c);
 int sv_nft_batch_rule(sv_nft_batch *b, uint16_t type, uint16_t flags, struct nftnl_rule *r);
+
+/* After a failed commit: the type (NFT_MSG_*) and position (1 = first) of
+ * the message the kernel refused. */
+void sv_nft_batch_failed(const sv_nft_batch *b, uint16_t *type, uint32_t *index);
 
 /* Number of messages appended so far (begin/end markers excluded). */
 unsigned sv_nft_batch_count(const sv_nft_batch *b);
