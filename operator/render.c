@@ -1195,6 +1195,12 @@ static int render_local(build *b) {
         return 0;
 }
 
+#define FIXED_CHAINS 4 /* deny_in, deny_out, forward, split */
+
+static int chain_cmp(const void *a, const void *b) {
+        return strcmp(((const chain *)a)->name, ((const chain *)b)->name);
+}
+
 int sv_render(const json_t *state, const sv_render_config *cfg, sv_ruleset **out, sv_error *err) {
         _cleanup_ruleset_ sv_ruleset *rs = calloc(1, sizeof(*rs));
         _cleanup_(sv_hashmap_freep) sv_hashmap *services = NULL, *profiles = NULL;
@@ -1249,6 +1255,11 @@ int sv_render(const json_t *state, const sv_render_config *cfg, sv_ruleset **out
                                  strerror(-e));
         for (i = 0; i < rs->n_sets; i++)
                 set_finish(&rs->sets[i]);
+        /* The four fixed chains come first; the rest were made while walking
+         * hash maps: sort them so the output is deterministic. */
+        if (rs->n_chains > FIXED_CHAINS)
+                qsort(rs->chains + FIXED_CHAINS, rs->n_chains - FIXED_CHAINS, sizeof(chain),
+                      chain_cmp);
         *out = TAKE_PTR(rs);
         return 0;
 }
