@@ -176,6 +176,20 @@ int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b) {
                 if (r < 0)
                         return r;
         }
+        /* Only the last message asks for an acknowledgement: the kernel
+         * reports every failure anyway, and one ack per message would not fit
+         * a socket buffer for a large transaction. */
+        struct nlmsghdr *last = NULL;
+        for (size_t off = 0; off < b->len;) {
+                struct nlmsghdr *h = (struct nlmsghdr *)(b->buf + off);
+                if (off > 0) {
+                        h->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
+                        last = h;
+                }
+                off += NLMSG_ALIGN(h->nlmsg_len);
+        }
+        if (last)
+                last->nlmsg_flags |= NLM_F_ACK;
         struct nlmsghdr *nlh = nftnl_batch_end(cursor(b), b->seq++);
         advance(b, nlh);
 
@@ -225,5 +239,5 @@ int sv_nft_batch_commit(sv_nft_ctx *ctx, sv_nft_batch *b) {
         }
         if (first_error)
                 return first_error;
-        return answers >= b->count ? 0 : -EPROTO;
+        return answers >= 1 ? 0 : -EPROTO;
 }
