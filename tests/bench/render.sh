@@ -93,10 +93,10 @@ for _ in $(seq 1 "$ROUNDS"); do
 	t0=$EPOCHREALTIME
 	ip netns exec "$NS" nft -f "$TMP/full.nft"
 	t1=$EPOCHREALTIME
-	echo "$(((${t1/./} - ${t0/./}))) " | awk '{ printf "%.3f\n", $1 / 1000 }' >>"$TMP/nft"
+	echo "$((${t1/./} - ${t0/./})) " | awk '{ printf "%.3f\n", $1 / 1000 }' >>"$TMP/nft"
 	ip netns exec "$NS" nft flush ruleset
 done
-elems=$(wc -c <"$TMP/full.nft")
+bytes=$(wc -c <"$TMP/full.nft")
 printf '\nnftables backend, %d pods (%d on this node), 1000 services, %d policies; median of %d\n' \
 	"$PODS" "$((PODS / 4))" "$POLICIES" "$ROUNDS"
 printf '  full sync:        render %s ms + one transaction %s ms\n' \
@@ -110,4 +110,4 @@ printf '  one policy edited: render %s ms + transaction %s ms (%s netlink messag
 b=$(median <"$TMP/nft")
 f=$(awk '{ print $2 }' "$TMP/full" | median)
 printf '  baseline nft -f of the same ruleset (%s bytes): %s ms; our transaction / nft -f = %s\n' \
-	"$elems" "$b" "$(awk -v a="$f" -v b="$b" 'BEGIN { printf "%.3f", a / b }')"
+	"$bytes" "$b" "$(awk -v a="$f" -v b="$b" 'BEGIN { printf "%.3f", a / b }')"
