@@ -260,6 +260,25 @@ static void set_verdict(ctx *x, const sv_mesh_object *o, const char *reason, con
         json_object_set_new(v, "message", json_string(msg));
 }
 
+/* Accepted and programmed, but not everything works as asked (a backend with
+ * no ready endpoint): Ready turns False with this reason. The first one found
+ * is reported. */
+static void set_degraded(ctx *x, const sv_mesh_object *o, const char *reason, const char *fmt, ...)
+        _printf_(4, 5);
+static void set_degraded(ctx *x, const sv_mesh_object *o, const char *reason, const char *fmt,
+                         ...) {
+        json_t *v = json_object_get(x->verdicts, o->uid);
+        if (!v || json_object_get(v, "degradedReason"))
+                return;
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_object_set_new(v, "degradedReason", json_string(reason));
+        json_object_set_new(v, "degradedMessage", json_string(msg));
+}
+
 /* IPs of a Service's ready endpoints (and optionally its cluster IPs). -ENOENT
  * when the Service does not exist. */
 static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips, json_t *out) {
@@ -526,6 +545,17 @@ static json_t *compile_split(ctx *x, const sv_mesh_object *o) {
                         continue;
                 }
                 json_array_append(backends, b);
+                /* Kept (endpoints may come back), but it gets no traffic now:
+                 * the others share its weight, and Ready says so. */
+                json_t *ips = json_array();
+                json_int_t w = json_integer_value(json_object_get(b, "weight"));
+                if (w > 0 && service_ips(x, o->namespace, name, false, ips) == 0 &&
+                    json_array_size(ips) == 0)
+                        set_degraded(x, o, "BackendUnavailable",
+                                     "Service %s/%s (a backend) has no ready endpoint: its weight "
+                                     "goes to the other backends",
+                                     o->namespace, name);
+                json_decref(ips);
         }
         json_t *matches = json_object_get(spec, "matches");
         const char *mode = json_string_value(json_object_get(spec, "mode"));

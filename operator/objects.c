@@ -58,9 +58,12 @@ int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err) {
                 sv_pod_free(pod);
                 return -ENOMEM;
         }
-        /* A finished pod's address may already belong to another pod. */
+        /* A finished pod's address may already belong to another pod. A
+         * hostNetwork pod's address is its node's: giving it the pod's
+         * identity would let every process of that node pass as the pod. */
         const char *phase = json_string_value(json_object_get(status, "phase"));
-        bool finished = phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"));
+        bool finished = (phase && (!strcmp(phase, "Succeeded") || !strcmp(phase, "Failed"))) ||
+                        json_is_true(json_object_get(spec, "hostNetwork"));
         json_t *ips = json_object_get(status, "podIPs");
         size_t i;
         json_t *ip;

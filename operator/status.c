@@ -157,7 +157,12 @@ json_t *sv_status_desired(const sv_mesh_object *o, const json_t *verdict, const 
         json_array_append_new(conds,
                               cond("Accepted", accepted ? "True" : "False", areason, amsg, gen));
         json_array_append_new(conds, cond("Programmed", pstatus, preason, pmsg, gen));
-        if (accepted && programmed)
+        const char *dreason = json_string_value(json_object_get(verdict, "degradedReason"));
+        const char *dmsg = json_string_value(json_object_get(verdict, "degradedMessage"));
+        if (accepted && programmed && dreason)
+                json_array_append_new(conds,
+                                      cond("Ready", "False", dreason, dmsg ? dmsg : dreason, gen));
+        else if (accepted && programmed)
                 json_array_append_new(conds, cond("Ready", "True", "Ready", "Ready.", gen));
         else
                 json_array_append_new(conds, cond("Ready", "False", accepted ? preason : areason,

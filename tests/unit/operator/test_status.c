@@ -144,6 +144,23 @@ static void accepted_and_programmed(void **state) {
         expect(st, "Ready", "True", "Ready", NULL, NULL);
 }
 
+/* A split backend with no ready endpoint: accepted, programmed (the others
+ * take its weight), but not Ready, and why. */
+static void degraded(void **state) {
+        _cleanup_json_ json_t *v =
+                J("{\"accepted\":true,\"degradedReason\":\"BackendUnavailable\","
+                  "\"degradedMessage\":\"Service prod/reviews-v3 (a backend) has no ready "
+                  "endpoint\"}");
+        _cleanup_json_ json_t *st = desired(2, v, (sv_rollout){.nodes = 2, .programmed = 2});
+        expect(st, "Accepted", "True", "Accepted", NULL, NULL);
+        expect(st, "Programmed", "True", "Programmed", NULL, NULL);
+        expect(st, "Ready", "False", "BackendUnavailable", NULL, "reviews-v3");
+        expect(st, "Stalled", "False", "Accepted", NULL, NULL);
+        /* Still rolling out: the rollout is what Ready reports first. */
+        _cleanup_json_ json_t *rolling = desired(2, v, (sv_rollout){.nodes = 2, .programmed = 1});
+        expect(rolling, "Ready", "False", "NotProgrammed", NULL, NULL);
+}
+
 static void not_accepted(void **state) {
         _cleanup_json_ json_t *v = J("{\"accepted\":false,\"reason\":\"BackendNotFound\","
                                      "\"message\":\"Service prod/api-v2 does not exist\"}");
@@ -321,6 +338,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(accepted_and_programmed),
                 cmocka_unit_test(not_accepted),
+                cmocka_unit_test(degraded),
                 cmocka_unit_test(partial_rollout),
                 cmocka_unit_test(programming_failed),
                 cmocka_unit_test(long_utf8_failure_message),
