@@ -81,9 +81,11 @@ typedef struct op {
         bool compile_dirty, status_dirty, synced, was_leader;
         int64_t compile_due, status_due, start_ms;
         char *applied; /* text of the state in the data plane */
+        uint64_t nft_failures_seen;
         json_t *verdicts;
         sv_metric *m_sync, *m_compile_errors, *m_apply_errors, *m_status_writes, *m_status_errors,
-                *m_events, *m_leader, *m_state_bytes, *m_applies;
+                *m_events, *m_leader, *m_state_bytes, *m_applies, *m_nft_full, *m_nft_incr,
+                *m_nft_failed, *m_nft_seconds, *m_nft_messages;
 } op;
 
 static void usage(FILE *f) {
@@ -476,6 +478,22 @@ static int setup_metrics(op *x) {
                                "Warning Events posted for broken references.", NULL, &x->m_events));
         REG(sv_metrics_gauge(m, "selvedge_operator_leader",
                              "1 while this instance holds the leader Lease.", NULL, &x->m_leader));
+        REG(sv_metrics_counter(m, "selvedge_nft_transactions_total",
+                               "nftables transactions applied, by kind.", SV_LABELS("kind", "full"),
+                               &x->m_nft_full));
+        REG(sv_metrics_counter(m, "selvedge_nft_transactions_total",
+                               "nftables transactions applied, by kind.",
+                               SV_LABELS("kind", "incremental"), &x->m_nft_incr));
+        REG(sv_metrics_counter(m, "selvedge_nft_refused_total",
+                               "nftables transactions the kernel refused (each is followed by a "
+                               "full sync).",
+                               NULL, &x->m_nft_failed));
+        REG(sv_metrics_gauge(m, "selvedge_nft_last_transaction_seconds",
+                             "Render and commit time of the last nftables transaction.", NULL,
+                             &x->m_nft_seconds));
+        REG(sv_metrics_gauge(m, "selvedge_nft_last_transaction_messages",
+                             "Netlink messages in the last nftables transaction.", NULL,
+                             &x->m_nft_messages));
         REG(sv_metrics_gauge(m, "selvedge_operator_state_bytes",
                              "Size of the node's compiled state.", NULL, &x->m_state_bytes));
 #undef REG
@@ -517,6 +535,11 @@ static void export_informer_metrics(op *x) {
 /* Hands a state to the backend and, once applied, persists it. */
 static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
         int r = sv_backend_apply(x->backend, state, text, err);
+        const sv_backend_stats *bs = sv_backend_stats_get(x->backend);
+        if (bs->failures > x->nft_failures_seen) {
+                sv_metric_add(x->m_nft_failed, (double)(bs->failures - x->nft_failures_seen));
+                x->nft_failures_seen = bs->failures;
+        }
         if (r < 0) {
                 sv_metric_inc(x->m_apply_errors);
                 free(text);
@@ -524,6 +547,15 @@ static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
         }
         sv_metric_inc(x->m_applies);
         sv_metric_set(x->m_state_bytes, (double)strlen(text));
+        if (strcmp(sv_backend_name(x->backend), "nftables") == 0) {
+                /* Counters follow the backend's own totals. */
+                sv_metric_set(x->m_nft_seconds, (double)(bs->render_us + bs->apply_us) / 1e6);
+                sv_metric_set(x->m_nft_messages, bs->messages);
+                if (bs->last.full)
+                        sv_metric_inc(x->m_nft_full);
+                else
+                        sv_metric_inc(x->m_nft_incr);
+        }
         sv_error save_err = SV_ERROR_INIT;
         if (sv_state_save(x->o.state_dir, text, strlen(text), &save_err) < 0)
                 sv_log(SV_LOG_WARN, "persisting the state failed", "error", save_err.message, NULL);
