@@ -415,8 +415,19 @@ check_eventually "record: generation 4, targets the local web pod again" rec "$R
 	'pol("web-allow") | .generation == 4 and .targets == [$web1]'
 
 # ---------------------------------------------------------------- 2. TrafficSplit
-for s in web-v1 web-v2 api api-v1 shop shop-v1; do
+for s in web-v1 web-v2 api api-v1 shop shop-v1 web-v3; do
 	kubectl -n "$NS" create service clusterip "$s" --tcp=80:8080 >/dev/null || t_fail "create Service $s"
+done
+# Split backends need a ready endpoint to take traffic (web-v3 has none).
+for s in web-v1 web-v2 shop-v1; do
+	kubectl apply -f - >/dev/null <<EOF || t_fail "EndpointSlice of $s"
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: $s-1, namespace: $NS, labels: {kubernetes.io/service-name: $s}}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints: [{addresses: ["$WEB2"], conditions: {ready: true}, nodeName: $NODE_R}]
+EOF
 done
 check "create TrafficSplit web-split 99/1" kcreate <<EOF
 apiVersion: selvedge.dev/v1alpha1
@@ -452,6 +463,15 @@ for o in "$SP web-allow" "$TS web-split"; do
 		report_has "$NODE_A" "$(uid_of "$kind" "$name")" "$(objv "$kind" "$name" .metadata.generation)"
 done
 check_output "READY column of kubectl get shows True" 'web-allow +Deny +True' kubectl -n "$NS" get $SP web-allow
+check "web-split: add backend web-v3, which has no ready endpoint" kubectl -n "$NS" patch $TS web-split \
+	--type=json -p '[{"op":"add","path":"/spec/backends/-","value":{"service":"web-v3","weight":5}}]'
+check_eventually "web-split: Accepted True, Ready False BackendUnavailable naming web-v3" \
+	obj $TS web-split 'current and cond("Accepted").status == "True" and
+	cond("Ready").status == "False" and cond("Ready").reason == "BackendUnavailable" and
+	(cond("Ready").message | contains("web-v3"))'
+check "web-split: remove web-v3 again" kubectl -n "$NS" patch $TS web-split --type=json \
+	-p '[{"op":"remove","path":"/spec/backends/2"}]'
+check_eventually "web-split: Ready again" healthy $TS web-split
 
 # ---------------------------------------------------------------- 4. invalid references
 check "create ServicePolicy sp-missing (targetRef to a missing Service)" kcreate <<EOF
@@ -687,7 +707,7 @@ check_fails_with "--metrics-addr port out of range" 'bad --metrics-addr' \
 	bad --node-name "$NODE_B" --metrics-addr 127.0.0.1:70000
 check_fails_with "--metrics-addr already in use" 'cannot serve metrics' \
 	bad --node-name "$NODE_B" --metrics-addr "127.0.0.1:${PORT[off]}"
-check_fails_with "unknown --backend" 'unknown backend \\"bogus\\" \(expected none or record:/abs/path\)' \
+check_fails_with "unknown --backend" 'unknown backend \\"bogus\\" \(expected none, nftables or record:/abs/path\)' \
 	bad --node-name "$NODE_B" --backend bogus
 check_fails_with "--backend record: with a relative path" 'unknown backend' \
 	bad --node-name "$NODE_B" --backend record:rel/file.json
