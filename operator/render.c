@@ -333,12 +333,24 @@ static int rule_text(rule *r) {
                         e = sv_strbuf_appendf(&sb, " } : %u", r->port);
                 break;
         case RK_FLOW:
-                e = sv_strbuf_appendf(&sb,
-                                      "%sct original %s saddr @local%d update @%s { ct original %s "
-                                      "saddr . ct original %s daddr . ct original protocol . ct "
-                                      "original proto-dst counter }",
-                                      r->new_only ? "ct state new " : "", kw, r->fam, r->set, kw,
-                                      kw);
+                /* Keyed by client . server . protocol . server port as the
+                 * packet shows them after DNAT, in both directions. */
+                if (r->new_only)
+                        e = sv_strbuf_appendf(&sb,
+                                              "ct state new %s saddr @local%d update @%s { %s saddr "
+                                              ". %s daddr . meta l4proto . th dport counter }",
+                                              kw, r->fam, r->set, kw, kw);
+                else if (r->dst)
+                        e = sv_strbuf_appendf(&sb,
+                                              "ct direction reply %s daddr @local%d update @%s { %s "
+                                              "daddr . %s saddr . meta l4proto . th sport counter }",
+                                              kw, r->fam, r->set, kw, kw);
+                else
+                        e = sv_strbuf_appendf(&sb,
+                                              "ct direction original %s saddr @local%d update @%s { "
+                                              "%s saddr . %s daddr . meta l4proto . th dport counter "
+                                              "}",
+                                              kw, r->fam, r->set, kw, kw);
                 break;
         }
         if (e < 0) {
@@ -1106,9 +1118,11 @@ static int base_chains(build *b) {
         c->prio = 0;
         if (b->cfg->flow_counters) {
                 for (size_t f = 0; f < n_fams; f++) {
-                        for (int n = 0; n < 2; n++) {
-                                rule r = {.kind = RK_FLOW, .fam = fams[f], .new_only = n == 1};
-                                snprintf(r.set, sizeof(r.set), "%s%d", n ? "conns" : "flows",
+                        for (int v = 0; v < 3; v++) {
+                                /* bytes client->server, bytes server->client, new connections */
+                                rule r = {.kind = RK_FLOW, .fam = fams[f], .dst = v == 1,
+                                          .new_only = v == 2};
+                                snprintf(r.set, sizeof(r.set), "%s%d", v == 2 ? "conns" : "flows",
                                          fams[f]);
                                 if ((e = chain_rule(c, &r)) < 0)
                                         return e;
@@ -1584,24 +1598,27 @@ static int rule_exprs(sv_nft_batch *b, struct nftnl_rule *nr, const rule *r, uin
         case RK_FLOW: {
                 char local[NAME_MAX_LEN];
                 snprintf(local, sizeof(local), "local%d", r->fam);
-                uint32_t src = r->fam == 6 ? NFT_CT_SRC_IP6 : NFT_CT_SRC_IP,
-                         dst = r->fam == 6 ? NFT_CT_DST_IP6 : NFT_CT_DST_IP;
+                bool reply = r->dst;
                 if (r->new_only) {
                         uint32_t mask = NF_CT_STATE_BIT(IP_CT_NEW), zero = 0;
                         if ((e = sv_nft_expr_ct(nr, NFT_REG_1, NFT_CT_STATE, -1)) ||
                             (e = sv_nft_expr_mask_reg(nr, NFT_REG_1, &mask, 4)) ||
                             (e = sv_nft_expr_cmp_reg(nr, NFT_REG_1, NFT_CMP_NEQ, &zero, 4)))
                                 return e;
+                } else {
+                        uint8_t dir = reply ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
+                        if ((e = sv_nft_expr_ct(nr, NFT_REG_1, NFT_CT_DIRECTION, -1)) ||
+                            (e = sv_nft_expr_cmp_reg(nr, NFT_REG_1, NFT_CMP_EQ, &dir, 1)))
+                                return e;
                 }
-                if ((e = nfproto(nr, r->fam)) ||
-                    (e = sv_nft_expr_ct(nr, NFT_REG_1, src, IP_CT_DIR_ORIGINAL)) ||
+                /* The client is the source in the original direction. */
+                if ((e = nfproto(nr, r->fam)) || (e = load_addr(nr, NFT_REG_1, r->fam, reply)) ||
                     (e = sv_nft_expr_lookup(nr, NFT_REG_1, NO_DATA, local, 0)) ||
-                    (e = sv_nft_expr_ct(nr, REG32(0), src, IP_CT_DIR_ORIGINAL)) ||
-                    (e = sv_nft_expr_ct(nr, REG32(L / 4), dst, IP_CT_DIR_ORIGINAL)) ||
-                    (e = sv_nft_expr_ct(nr, REG32(2 * L / 4), NFT_CT_PROTOCOL,
-                                        IP_CT_DIR_ORIGINAL)) ||
-                    (e = sv_nft_expr_ct(nr, REG32(2 * L / 4 + 1), NFT_CT_PROTO_DST,
-                                        IP_CT_DIR_ORIGINAL)))
+                    (e = load_addr(nr, REG32(0), r->fam, reply)) ||
+                    (e = load_addr(nr, REG32(L / 4), r->fam, !reply)) ||
+                    (e = sv_nft_expr_meta_to(nr, REG32(2 * L / 4), NFT_META_L4PROTO)) ||
+                    (e = sv_nft_expr_payload_to(nr, REG32(2 * L / 4 + 1),
+                                                NFT_PAYLOAD_TRANSPORT_HEADER, reply ? 0 : 2, 2)))
                         return e;
                 return sv_nft_expr_dynset_update(nr, r->set, NFT_REG_1, 2 * L + 8, true);
         }

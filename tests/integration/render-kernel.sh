@@ -26,10 +26,8 @@ ip netns add "$B"
 flags_for() { # CASE -> the operator flags its golden file was made with
 	case "$1" in default-deny*) echo "--default-policy deny" ;; esac
 }
-# The per-connection counter sets use `ct original proto-dst` keys, which nft
-# 1.0.6 cannot type-check in a set of inet_service: `nft -f` refuses the text
-# for them, so the comparisons with nft run without them.
-NOFLOW=--no-flow-counters
+# Set NOFLOW=--no-flow-counters to compare without the L4 counter sets.
+NOFLOW=${NOFLOW:-}
 
 # apply CASE [FROM]: our netlink path into A; prints the operator's summary.
 apply() {
