@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* sv_addrbook: addresses to workloads and Services for telemetry labels. */
+#include <string.h>
+
+#include "../cmocka-prelude.h"
+#include "json/json.h"
+#include "operator/addrbook.h"
+
+static void lookups(void **s) {
+        const char *text =
+                "{\"identities\": {\"10.0.0.2\": \"prod/web\", \"10.0.0.3\": \"dev/default\"},"
+                " \"services\": ["
+                "  {\"namespace\": \"prod\", \"name\": \"a-web\", \"clusterIPs\": [\"10.96.0.1\"],"
+                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]},"
+                "  {\"namespace\": \"prod\", \"name\": \"b-web\", \"clusterIPs\": [\"10.96.0.2\"],"
+                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]}]}";
+        json_t *state = NULL;
+        sv_error err = SV_ERROR_INIT;
+        assert_int_equal(sv_json_parse(text, strlen(text), 1 << 16, &state, &err), 0);
+        sv_addrbook *ab = NULL;
+        assert_int_equal(sv_addrbook_build(state, &ab), 0);
+        json_decref(state); /* the book keeps what it needs */
+        assert_string_equal(sv_addrbook_workload(ab, "10.0.0.2"), "prod/web");
+        assert_string_equal(sv_addrbook_workload(ab, "10.0.0.9"), "unknown");
+        assert_string_equal(sv_addrbook_workload(ab, NULL), "unknown");
+        assert_string_equal(sv_addrbook_service(ab, "10.96.0.2"), "prod/b-web");
+        /* an endpoint of two Services: the first in name order */
+        assert_string_equal(sv_addrbook_service(ab, "10.0.0.2"), "prod/a-web");
+        assert_string_equal(sv_addrbook_service(ab, "10.0.0.3"), "none");
+        sv_addrbook_free(ab);
+        assert_null(sv_addrbook_free(NULL));
+        assert_string_equal(sv_addrbook_workload(NULL, "10.0.0.2"), "unknown");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {cmocka_unit_test(lookups)};
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
