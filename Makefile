@@ -45,17 +45,20 @@ PROGRAMS := $(if $(wildcard cni/*.c),$(BUILD)/selvedge-cni) \
 	$(if $(wildcard operator/*.c),$(BUILD)/selvedge-operator)
 UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all programs unit-tests deps test test-unit test-integration fuzz fuzz-build bench \
+.PHONY: all programs unit-tests tools deps test test-unit test-integration fuzz fuzz-build bench \
 	lint format demo clean
 .DELETE_ON_ERROR:
 
-all: programs unit-tests
+all: programs unit-tests tools
 
 programs: $(PROGRAMS)
 unit-tests: $(UNIT_BINS)
+tools: $(TOOL_BINS)
 
 # Objects of a layer see only their own and their used layers' packages.
 define layer_rules
@@ -92,6 +95,16 @@ $(BUILD)/tests/unit/$(1)/%: tests/unit/$(1)/%.c $$(call archives,$$(call uses,$(
 		$$(call pkg_libs,$(1) $$(call uses,$(1))) $$(shell $$(PKG_CONFIG) --libs cmocka)
 endef
 $(foreach l,$(LAYERS),$(eval $(call unit_rules,$(l))))
+
+# Test drivers the integration tests run live in tests/tools/<layer>/ and link
+# like that layer's unit tests.
+define tool_rules
+$(BUILD)/tests/tools/$(1)/%: tests/tools/$(1)/%.c $$(call archives,$$(call uses,$(1)) $(1))
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) $$(LDFLAGS_COMMON) \
+		-o $$@ $$^ $$(call pkg_libs,$(1) $$(call uses,$(1)))
+endef
+$(foreach l,$(LAYERS),$(eval $(call tool_rules,$(l))))
 
 # Fuzz targets: tests/fuzz/fuzz_<part>_<what>.c, built with clang's libFuzzer
 # against the sources of <part> and the layers it uses.

@@ -16,7 +16,7 @@ check_includes() {
 	local bad=0 part dir allowed f inc top
 	while read -r part _; do
 		case "$part" in '#'* | '') continue ;; esac
-		for dir in "lib/$part" "$part" "tests/unit/$part"; do
+		for dir in "lib/$part" "$part" "tests/unit/$part" "tests/tools/$part"; do
 			[ -d "$dir" ] || continue
 			allowed=" $part $(uses_of "$part") "
 			while IFS= read -r -d '' f; do

@@ -24,6 +24,7 @@
 #include "kube/lease.h"
 #include "operator/agent.h"
 #include "operator/backend.h"
+#include "operator/telemetry.h"
 #include "operator/compile.h"
 #include "operator/httpd.h"
 #include "operator/metrics.h"
@@ -73,6 +74,7 @@ typedef struct op {
         sv_report *report;
         sv_status_writer *status;
         sv_backend *backend;
+        sv_telemetry *telemetry; /* nftables backend: denials and L4 counters */
         sv_metrics *metrics;
         sv_httpd *httpd;
         sv_agent *agent;
@@ -556,6 +558,8 @@ static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
                 else
                         sv_metric_inc(x->m_nft_incr);
         }
+        if (x->telemetry && sv_telemetry_set_state(x->telemetry, state) < 0)
+                sv_log(SV_LOG_WARN, "telemetry names not updated", "error", "out of memory", NULL);
         sv_error save_err = SV_ERROR_INIT;
         if (sv_state_save(x->o.state_dir, text, strlen(text), &save_err) < 0)
                 sv_log(SV_LOG_WARN, "persisting the state failed", "error", save_err.message, NULL);
@@ -765,6 +769,14 @@ static int64_t min64(int64_t a, int64_t b) {
         return a < b ? a : b;
 }
 
+static void log_denial(const sv_denial *d, void *userdata) {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", d->packet->dport);
+        sv_log(SV_LOG_DEBUG, "policy denied a connection", "direction", d->direction, "source",
+               d->source, "destination", d->destination, "src", d->packet->src, "dst",
+               d->packet->dst, "dport", port, NULL);
+}
+
 static int run(op *x, int sigfd) {
         int64_t leader_due = 0;
         for (;;) {
@@ -830,17 +842,33 @@ static int run(op *x, int sigfd) {
                 }
                 export_informer_metrics(x);
                 sv_httpd_heartbeat(x->httpd);
+                if (x->telemetry) {
+                        sv_error terr = SV_ERROR_INIT;
+                        next = min64(next,
+                                     sv_telemetry_tick(x->telemetry, sv_monotonic_ms(), &terr));
+                        if (sv_error_is_set(&terr))
+                                sv_log(SV_LOG_WARN, "telemetry", "error", terr.message, NULL);
+                }
 
                 now = sv_monotonic_ms();
                 int timeout = next > now ? (int)(next - now) : 0;
-                struct curl_waitfd wfd[2] = {{.fd = sigfd, .events = CURL_WAIT_POLLIN}};
-                unsigned nfd = 1;
-                if (x->agent)
+                struct curl_waitfd wfd[3] = {{.fd = sigfd, .events = CURL_WAIT_POLLIN}};
+                unsigned nfd = 1, agent_at = 0, nflog_at = 0;
+                if (x->agent) {
+                        agent_at = nfd;
                         wfd[nfd++] = (struct curl_waitfd){.fd = sv_agent_fd(x->agent),
                                                           .events = CURL_WAIT_POLLIN};
+                }
+                if (x->telemetry) {
+                        nflog_at = nfd;
+                        wfd[nfd++] = (struct curl_waitfd){.fd = sv_telemetry_fd(x->telemetry),
+                                                          .events = CURL_WAIT_POLLIN};
+                }
                 sv_kube_client_poll(x->client, wfd, nfd, timeout);
-                if (nfd > 1 && wfd[1].revents)
+                if (agent_at && wfd[agent_at].revents)
                         agent_serve(x);
+                if (nflog_at && wfd[nflog_at].revents)
+                        (void)sv_telemetry_drain(x->telemetry, log_denial, NULL);
                 if (wfd[0].revents) {
                         struct signalfd_siginfo si;
                         if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
@@ -871,6 +899,7 @@ static void op_done(op *x) {
         sv_leader_free(x->leader);
         sv_report_free(x->report);
         sv_status_writer_free(x->status);
+        sv_telemetry_free(x->telemetry);
         sv_backend_free(x->backend);
         sv_kube_client_free(x->client);
         sv_metrics_free(x->metrics);
@@ -999,6 +1028,13 @@ int main(int argc, char **argv) {
                 sv_log(SV_LOG_ERROR, "start-up failed", "error", "out of memory or bad names",
                        NULL);
                 return EXIT_FAILURE;
+        }
+        if (strcmp(sv_backend_name(x.backend), "nftables") == 0 &&
+            sv_telemetry_new(x.o.netns, (uint16_t)x.o.nflog_group, x.o.flow_counters, x.metrics,
+                             &x.telemetry, &err) < 0) {
+                /* Enforcement does not depend on it: run, and say so. */
+                sv_log(SV_LOG_WARN, "no denial and L4 telemetry", "error", err.message, NULL);
+                sv_error_clear(&err);
         }
         sv_httpd_config hc = {.addr = host,
                               .port = port,

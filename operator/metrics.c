@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +50,9 @@ struct sv_metric {
 };
 
 struct sv_metrics {
+        /* Guards the families and their series arrays (not the values): a
+         * series may be registered while another thread renders. */
+        pthread_mutex_t lock;
         /* Pointers, so a family's address survives growing the array: series
          * point back to their family. */
         struct family **families;
@@ -104,6 +108,11 @@ int sv_metrics_new(sv_metrics **out) {
         sv_metrics *m = calloc(1, sizeof(*m));
         if (!m)
                 return -ENOMEM;
+        int r = pthread_mutex_init(&m->lock, NULL);
+        if (r != 0) {
+                free(m);
+                return -r;
+        }
         *out = m;
         return 0;
 }
@@ -114,6 +123,7 @@ sv_metrics *sv_metrics_free(sv_metrics *m) {
         for (size_t i = 0; i < m->n_families; i++)
                 family_free(m->families[i]);
         free(m->families);
+        pthread_mutex_destroy(&m->lock);
         free(m);
         return NULL;
 }
@@ -277,9 +287,9 @@ static bool same_family(const struct family *f, const char *help, enum metric_ty
                (n_bounds == 0 || memcmp(f->bounds, bounds, n_bounds * sizeof(*bounds)) == 0);
 }
 
-static int add_series(sv_metrics *m, const char *name, const char *help, const char *const *labels,
-                      enum metric_type type, const double *bounds, size_t n_bounds,
-                      sv_metric **out) {
+static int add_series_locked(sv_metrics *m, const char *name, const char *help,
+                             const char *const *labels, enum metric_type type, const double *bounds,
+                             size_t n_bounds, sv_metric **out) {
         if (!m || !out || !valid_metric_name(name, type) || !help || !*help || !valid_utf8(help))
                 return -EINVAL;
         if (strlen(help) > SV_METRICS_HELP_MAX || n_bounds > SV_METRICS_BUCKETS_MAX)
@@ -345,6 +355,17 @@ static int add_series(sv_metrics *m, const char *name, const char *help, const c
         m->n_series++;
         *out = TAKE_PTR(s);
         return 0;
+}
+
+static int add_series(sv_metrics *m, const char *name, const char *help, const char *const *labels,
+                      enum metric_type type, const double *bounds, size_t n_bounds,
+                      sv_metric **out) {
+        if (!m)
+                return -EINVAL;
+        pthread_mutex_lock(&m->lock);
+        int r = add_series_locked(m, name, help, labels, type, bounds, n_bounds, out);
+        pthread_mutex_unlock(&m->lock);
+        return r;
 }
 
 int sv_metrics_counter(sv_metrics *m, const char *name, const char *help, const char *const *labels,
@@ -445,6 +466,9 @@ int sv_metrics_render(const sv_metrics *m, size_t max, char **out, size_t *len) 
         sv_strbuf sb = SV_STRBUF_INIT(max);
         int r = 0;
 
+        /* The lock is not part of the registry's value: rendering is a read. */
+        pthread_mutex_t *lock = (pthread_mutex_t *)&m->lock;
+        pthread_mutex_lock(lock);
         for (size_t i = 0; r >= 0 && i < m->n_families; i++) {
                 const struct family *f = m->families[i];
                 r = sv_strbuf_appendf(&sb, "# HELP %s ", f->name);
@@ -469,6 +493,7 @@ int sv_metrics_render(const sv_metrics *m, size_t max, char **out, size_t *len) 
                                 r = sv_strbuf_appendf(&sb, "%s %s\n", f->name, num);
                 }
         }
+        pthread_mutex_unlock(lock);
         if (r < 0) {
                 sv_strbuf_done(&sb);
                 return r;

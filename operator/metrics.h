@@ -2,11 +2,12 @@
 /* The operator's telemetry registry: counters, gauges and histograms with
  * optional labels, rendered in the Prometheus text exposition format 0.0.4.
  *
- * Threading: all series are registered during setup, before the registry is
- * shared with the HTTP server thread, and the set of series never changes
- * afterwards. The structure therefore needs no lock. Values are C11 atomics,
- * so any thread may update them while another renders. Registering a series
- * after the registry was shared is a data race. */
+ * Threading: most series are registered during setup; series whose labels
+ * are known only later (per workload telemetry) are registered as they
+ * appear, while the HTTP server thread may render. A mutex guards the set of
+ * series (registration and render); values are C11 atomics, so any thread may
+ * update them, without the lock, while another renders. Series are never
+ * removed. */
 #pragma once
 
 #include <stddef.h>

@@ -336,21 +336,24 @@ static int rule_text(rule *r) {
                 /* Keyed by client . server . protocol . server port as the
                  * packet shows them after DNAT, in both directions. */
                 if (r->new_only)
-                        e = sv_strbuf_appendf(&sb,
-                                              "ct state new %s saddr @local%d update @%s { %s saddr "
-                                              ". %s daddr . meta l4proto . th dport counter }",
-                                              kw, r->fam, r->set, kw, kw);
+                        e = sv_strbuf_appendf(
+                                &sb,
+                                "ct state new %s saddr @local%d update @%s { %s saddr "
+                                ". %s daddr . meta l4proto . th dport counter }",
+                                kw, r->fam, r->set, kw, kw);
                 else if (r->dst)
-                        e = sv_strbuf_appendf(&sb,
-                                              "ct direction reply %s daddr @local%d update @%s { %s "
-                                              "daddr . %s saddr . meta l4proto . th sport counter }",
-                                              kw, r->fam, r->set, kw, kw);
+                        e = sv_strbuf_appendf(
+                                &sb,
+                                "ct direction reply %s daddr @local%d update @%s { %s "
+                                "daddr . %s saddr . meta l4proto . th sport counter }",
+                                kw, r->fam, r->set, kw, kw);
                 else
-                        e = sv_strbuf_appendf(&sb,
-                                              "ct direction original %s saddr @local%d update @%s { "
-                                              "%s saddr . %s daddr . meta l4proto . th dport counter "
-                                              "}",
-                                              kw, r->fam, r->set, kw, kw);
+                        e = sv_strbuf_appendf(
+                                &sb,
+                                "ct direction original %s saddr @local%d update @%s { "
+                                "%s saddr . %s daddr . meta l4proto . th dport counter "
+                                "}",
+                                kw, r->fam, r->set, kw, kw);
                 break;
         }
         if (e < 0) {
@@ -1120,7 +1123,9 @@ static int base_chains(build *b) {
                 for (size_t f = 0; f < n_fams; f++) {
                         for (int v = 0; v < 3; v++) {
                                 /* bytes client->server, bytes server->client, new connections */
-                                rule r = {.kind = RK_FLOW, .fam = fams[f], .dst = v == 1,
+                                rule r = {.kind = RK_FLOW,
+                                          .fam = fams[f],
+                                          .dst = v == 1,
                                           .new_only = v == 2};
                                 snprintf(r.set, sizeof(r.set), "%s%d", v == 2 ? "conns" : "flows",
                                          fams[f]);

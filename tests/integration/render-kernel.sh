@@ -26,8 +26,9 @@ ip netns add "$B"
 flags_for() { # CASE -> the operator flags its golden file was made with
 	case "$1" in default-deny*) echo "--default-policy deny" ;; esac
 }
-# Set NOFLOW=--no-flow-counters to compare without the L4 counter sets.
-NOFLOW=${NOFLOW:-}
+# NOFLOW_SETS=1 compares without the L4 counter sets.
+NOFLOW=()
+[ -z "${NOFLOW_SETS:-}" ] || NOFLOW=(--no-flow-counters)
 
 # apply CASE [FROM]: our netlink path into A; prints the operator's summary.
 apply() {
@@ -36,7 +37,7 @@ apply() {
 	# The summary goes to stderr; the ruleset text to stdout is not wanted here.
 	# shellcheck disable=SC2046,SC2069
 	"$OPERATOR" --render "$1" "${from[@]}" --backend nftables --netns "/var/run/netns/$A" \
-		$(flags_for "$(basename "$1" .json)") $NOFLOW 2>&1 >/dev/null
+		$(flags_for "$(basename "$1" .json)") "${NOFLOW[@]}" 2>&1 >/dev/null
 }
 
 # same_as TEXT_FILE: A's ruleset equals what nft makes of TEXT_FILE in B.
@@ -64,7 +65,7 @@ for c in basic default-deny dual-stack; do
 	"$OPERATOR" --render "$DATA/$c.json" $(flags_for "$c") >"$TMP/$c.full.nft"
 	check "$c: --render prints the golden ruleset" cmp "$TMP/$c.full.nft" "$DATA/$c.nft"
 	# shellcheck disable=SC2046
-	"$OPERATOR" --render "$DATA/$c.json" $(flags_for "$c") $NOFLOW >"$TMP/$c.nft"
+	"$OPERATOR" --render "$DATA/$c.json" $(flags_for "$c") "${NOFLOW[@]}" >"$TMP/$c.nft"
 	check_output "$c: full sync" 'applied: full' apply "$DATA/$c.json"
 	check "$c: the kernel holds what nft makes of the same text" same_as "$TMP/$c.nft"
 done
@@ -73,12 +74,12 @@ done
 jq '.state.localPods += [{"namespace":"prod","name":"web-1","identity":"prod/web","ips":["10.78.1.9"]}]
   | .state.policies[1].targets += ["10.78.1.9"] | .state.peerGroups[0] += ["10.78.2.77"]' \
 	"$DATA/basic.json" >"$TMP/churn.json"
-"$OPERATOR" --render "$TMP/churn.json" $NOFLOW >"$TMP/churn.nft"
+"$OPERATOR" --render "$TMP/churn.json" "${NOFLOW[@]}" >"$TMP/churn.nft"
 check_output "pod churn is an incremental transaction of elements only" \
 	'applied: incremental, 3 messages, .* chains \+0 ~0 -0, sets \+0 -0, elements \+3 -0' \
 	apply "$TMP/churn.json" "$DATA/basic.json"
 check "pod churn: the kernel equals a full load of the new state" same_as "$TMP/churn.nft"
-"$OPERATOR" --render "$DATA/basic.json" $NOFLOW >"$TMP/basic.nft"
+"$OPERATOR" --render "$DATA/basic.json" "${NOFLOW[@]}" >"$TMP/basic.nft"
 check_output "the pod leaves: elements removed" 'applied: incremental, .* elements \+0 -3' \
 	apply "$DATA/basic.json" "$TMP/churn.json"
 check "the pod left: the kernel equals the old state" same_as "$TMP/basic.nft"
@@ -87,7 +88,7 @@ check "the pod left: the kernel equals the old state" same_as "$TMP/basic.nft"
 jq '.state.policies[0].ingress[0].ports = [{"port": 8443, "protocol": "TCP"}]
   | .state.policies |= map(select(.name != "client-egress"))
   | .state.splits[0].backends[0].weight = 50' "$DATA/basic.json" >"$TMP/edited.json"
-"$OPERATOR" --render "$TMP/edited.json" $NOFLOW >"$TMP/edited.nft"
+"$OPERATOR" --render "$TMP/edited.json" "${NOFLOW[@]}" >"$TMP/edited.nft"
 check_output "policy and split edits are incremental" 'applied: incremental' \
 	apply "$TMP/edited.json" "$DATA/basic.json"
 check "edits: the kernel equals a full load of the edited state" same_as "$TMP/edited.nft"

@@ -276,6 +276,48 @@ static void concurrent_updates_and_renders(void **state) {
         assert_non_null(strstr(text, "sv_h_count 200000\n"));
 }
 
+static void *register_many(void *arg) {
+        sv_metrics *m = arg;
+        for (int i = 0; i < 2000; i++) {
+                char src[32];
+                snprintf(src, sizeof(src), "w%d", i);
+                sv_metric *s;
+                if (sv_metrics_counter(m, "sv_flows_total", "Flows.",
+                                       SV_LABELS("source", src, "destination", "d"), &s) < 0 ||
+                    sv_metric_inc(s) < 0)
+                        return (void *)1;
+        }
+        return NULL;
+}
+
+/* Series registered by one thread while another renders (per-workload
+ * telemetry registers as workloads appear): every render sees whole series,
+ * and in the end all of them. */
+static void concurrent_registrations_and_renders(void **state) {
+        _cleanup_metrics_ sv_metrics *m = NULL;
+        sv_metric *first;
+        assert_int_equal(sv_metrics_new(&m), 0);
+        assert_int_equal(sv_metrics_counter(m, "sv_first_total", "First.", NULL, &first), 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, register_many, m), 0);
+        size_t last = 0;
+        for (int i = 0; i < 100; i++) {
+                _cleanup_free_ char *text = render(m);
+                size_t n = 0;
+                for (const char *p = text; (p = strstr(p, "sv_flows_total{")); p++)
+                        n++;
+                assert_true(n >= last);
+                last = n;
+                assert_non_null(strstr(text, "sv_first_total 0\n"));
+        }
+        void *rc;
+        assert_int_equal(pthread_join(t, &rc), 0);
+        assert_null(rc);
+        _cleanup_free_ char *text = render(m);
+        assert_non_null(strstr(text, "sv_flows_total{source=\"w0\",destination=\"d\"} 1\n"));
+        assert_non_null(strstr(text, "sv_flows_total{source=\"w1999\",destination=\"d\"} 1\n"));
+}
+
 #define PROMTOOL "/usr/bin/promtool"
 
 /* Runs `promtool check metrics` with the text on stdin; returns its exit
@@ -374,6 +416,7 @@ int main(void) {
                 cmocka_unit_test(updates_check_the_type),
                 cmocka_unit_test(render_respects_the_cap),
                 cmocka_unit_test(concurrent_updates_and_renders),
+                cmocka_unit_test(concurrent_registrations_and_renders),
                 cmocka_unit_test(promtool_accepts_the_rendering),
         };
         return cmocka_run_group_tests_name("operator/metrics", tests, NULL, NULL);

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The kernel's side of the node's telemetry: policy denials arrive through
+ * NFLOG, per-connection byte and connection counts are read from the counter
+ * sets of table inet selvedge; both are labelled with workloads and Services
+ * from the applied state and exported through the metrics registry. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/error.h"
+#include "base/macro.h"
+#include "operator/metrics.h"
+#include "operator/nflog.h"
+
+#define SV_TELEMETRY_READ_MS 10000 /* how often the counter sets are read */
+#define SV_TELEMETRY_DENIAL_PAIRS 1024
+
+typedef struct sv_telemetry sv_telemetry;
+
+/* One denial, for the caller's debug log. */
+typedef struct sv_denial {
+        const char *direction; /* "in" or "out" */
+        const char *source, *destination;
+        const sv_nflog_packet *packet;
+} sv_denial;
+typedef void (*sv_denial_fn)(const sv_denial *d, void *userdata);
+
+/* netns: where the nftables table lives (NULL or "": ours). */
+int sv_telemetry_new(const char *netns, uint16_t nflog_group, bool flow_counters, sv_metrics *m,
+                     sv_telemetry **out, sv_error *err);
+sv_telemetry *sv_telemetry_free(sv_telemetry *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(sv_telemetry *, sv_telemetry_free);
+
+/* The NFLOG socket, to poll for input. */
+int sv_telemetry_fd(const sv_telemetry *t);
+/* Reads what NFLOG has, counts it, calls fn for each denial. */
+int sv_telemetry_drain(sv_telemetry *t, sv_denial_fn fn, void *userdata);
+/* Reads the counter sets when due; returns when it is due next. */
+int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err);
+/* The state now applied: the names the next records get. */
+int sv_telemetry_set_state(sv_telemetry *t, const json_t *state);
