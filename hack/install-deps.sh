@@ -12,7 +12,7 @@ APT_PACKAGES=(
 	libcurl4-openssl-dev libjansson-dev libyaml-dev libmnl-dev libnftnl-dev
 	libwebsockets-dev libcmocka-dev
 	nftables iproute2 iputils-ping socat haproxy containernetworking-plugins
-	prometheus openssl jq inotify-tools procps psmisc curl ca-certificates python3
+	prometheus openssl jq inotify-tools procps psmisc curl ca-certificates python3 iperf3
 )
 
 install_apt() {

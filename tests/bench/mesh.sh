@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Benchmark: the packet path between two pods on different nodes of the mesh
+# test bed (tests/lib/mesh-topology.sh), in three modes, interleaved round by
+# round so that all see the same machine:
+#   none    no Selvedge in the kernel: operator stopped, table inet selvedge
+#           and the CNI guard table absent (kube-proxy's table stays);
+#   guard   the CNI plugin's anti-spoofing chains only;
+#   policy  guard + the operator running (--backend nftables) with
+#           --no-flow-counters, policies that select both pods and allow the
+#           traffic, an unrelated Deny policy and a TrafficSplit the traffic
+#           does not use;
+#   mesh    the same with the per-connection L4 counters (the default).
+# Figures: iperf3 single-stream throughput, request/response latency on one
+# persistent TCP connection (p50/p99, Python client and server, so the base
+# is tens of microseconds of which the mesh's part is the difference), and
+# new connections per second (each one a connect, a reply and a close).
+# Prints figures and ratios; never passes or fails on time.
+#   tests/bench/mesh.sh [ROUNDS=5] [IPERF_SECONDS=5] [ROUND_TRIPS=2000] [CONNECTIONS=1000]
+set -euo pipefail
+ROUNDS=${1:-5}
+IPERF_SECONDS=${2:-5}
+RR=${3:-2000}
+CONNS=${4:-1000}
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench mesh: skipped, needs root (network namespaces, nftables)"
+	exit 0
+fi
+MESH_TAG=mb$$
+MESH_CP_NAME=mesh-bench
+MESH_CP_PORT=36743
+MESH_ETCD_PORT=32679
+# shellcheck source=tests/lib/mesh-topology.sh
+. "$(dirname "$0")/../lib/mesh-topology.sh"
+BENCH_PIDS=()
+cleanup() {
+	local p
+	for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	mesh_cleanup
+}
+trap cleanup EXIT
+command -v iperf3 >/dev/null || { echo "iperf3 missing: run hack/install-deps.sh"; exit 1; }
+mesh_has_nftables || { echo "$MESH_OPERATOR has no nftables backend"; exit 1; }
+
+mesh_cp_up
+mesh_nodes_up
+mesh_operator_start 1
+mesh_operator_start 2
+mesh_pod 1 dev client client app=client
+mesh_pod 2 prod server server app=server
+mesh_pod 2 prod other other app=other
+mesh_service prod server 10.96.78.30 iperf:5201:5201:TCP,echo:7000:7000:TCP,http:80:8080:TCP server
+mesh_service prod other 10.96.78.31 http:80:8080:TCP other
+SERVER=$(mesh_ip server)
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: selvedge.dev/v1alpha1
+kind: ServicePolicy
+metadata: {name: server-allow, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: server}}
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {env: dev}}
+      podSelector: {matchLabels: {app: client}}
+    ports:
+    - {port: 5201, protocol: TCP}
+    - {port: 7001, protocol: TCP}
+    - {port: 8080, protocol: TCP}
+---
+apiVersion: selvedge.dev/v1alpha1
+kind: ServicePolicy
+metadata: {name: client-egress, namespace: dev}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  egress:
+  - to:
+    - namespaceSelector: {matchLabels: {env: prod}}
+---
+apiVersion: selvedge.dev/v1alpha1
+kind: ServicePolicy
+metadata: {name: unrelated-deny, namespace: prod}
+spec:
+  podSelector: {matchLabels: {app: other}}
+  action: Deny
+  ingress:
+  - from:
+    - namespaceSelector: {matchLabels: {env: staging}}
+---
+apiVersion: selvedge.dev/v1alpha1
+kind: TrafficSplit
+metadata: {name: other-split, namespace: prod}
+spec:
+  service: other
+  mode: Connection
+  backends:
+  - {service: other, weight: 100}
+EOF
+for o in "servicepolicies server-allow prod" "servicepolicies client-egress dev" \
+	"servicepolicies unrelated-deny prod" "trafficsplits other-split prod"; do
+	read -r kind name ns <<<"$o"
+	mesh_wait_programmed "$kind.selvedge.dev" "$ns" "$name" 30 >/dev/null ||
+		{ echo "$name not programmed"; exit 1; }
+done
+
+# Client and server pinned to different CPUs (they run on different nodes):
+# unpinned, the round trip is bimodal (same CPU or not) whatever the mode.
+CPU_C=0
+CPU_S=$(($(nproc) > 1 ? 1 : 0))
+ip netns exec "$(mesh_pod_ns server)" taskset -c "$CPU_S" iperf3 -s -p 5201 </dev/null >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+ip netns exec "$(mesh_pod_ns server)" taskset -c "$CPU_S" "$MESH_PY" "$MESH_DIR/mesh.py" serve server "" 7001 "" \
+	"$MESH_DIR/run/echo.ready" </dev/null >/dev/null 2>&1 &
+BENCH_PIDS+=($!)
+for _ in $(seq 1 50); do
+	[ -e "$MESH_DIR/run/echo.ready" ] && break
+	sleep 0.1
+done
+
+MODES="none guard policy mesh"
+# mode none|guard|policy|mesh: puts the nodes in that mode.
+GUARD_SAVED=$MESH_DIR/guard
+mode() {
+	local n
+	# The operator is restarted for every mode (the counters are a flag).
+	for n in 1 2; do
+		mesh_operator_stop "$n"
+		mesh_nx "$n" nft delete table inet selvedge 2>/dev/null || true
+	done
+	case "$1" in
+	none)
+		for n in 1 2; do
+			if [ ! -s "$GUARD_SAVED.$n" ]; then
+				mesh_nx "$n" nft list table netdev selvedge_guard >"$GUARD_SAVED.$n"
+			fi
+			mesh_nx "$n" nft delete table netdev selvedge_guard 2>/dev/null || true
+		done
+		;;
+	*)
+		for n in 1 2; do
+			if [ -s "$GUARD_SAVED.$n" ] && ! mesh_nx "$n" nft list table netdev selvedge_guard >/dev/null 2>&1; then
+				mesh_nx "$n" nft -f "$GUARD_SAVED.$n"
+			fi
+		done
+		;;
+	esac
+	case "$1" in policy | mesh)
+		# The state is restored from disk before the API is asked: ready
+		# means the policies are in the kernel.
+		MESH_OPERATOR_EXTRA=
+		[ "$1" = mesh ] || MESH_OPERATOR_EXTRA=--no-flow-counters
+		mesh_operator_start 1
+		mesh_operator_start 2
+		;;
+	esac
+}
+# check_mode MODE: the path is in the expected state, and the traffic passes.
+check_mode() {
+	local has_sv=0 has_guard=0
+	mesh_nx 2 nft list table inet selvedge >/dev/null 2>&1 && has_sv=1
+	mesh_nx 2 nft list table netdev selvedge_guard >/dev/null 2>&1 && has_guard=1
+	case "$1" in
+	none) [ "$has_sv$has_guard" = 00 ] ;;
+	guard) [ "$has_sv$has_guard" = 01 ] ;;
+	policy | mesh) [ "$has_sv$has_guard" = 11 ] ;;
+	esac || { echo "mode $1: table inet selvedge $has_sv, guard $has_guard"; exit 1; }
+	if [ "$has_sv" = 1 ]; then
+		local counting=0
+		mesh_nx 2 nft list chain inet selvedge forward | grep -q 'update @' && counting=1
+		[ "$counting" = "$([ "$1" = mesh ] && echo 1 || echo 0)" ] ||
+			{ echo "mode $1: flow counters in the forward chain: $counting"; exit 1; }
+	fi
+	[ "$(mesh_try client "$SERVER" 8080)" = "ok server" ] || { echo "mode $1: no connectivity"; exit 1; }
+}
+
+out=$MESH_DIR/samples
+mkdir -p "$out"
+for r in $(seq 1 "$ROUNDS"); do
+	for m in $MODES; do
+		mode "$m"
+		check_mode "$m"
+		bps=$(mesh_run client taskset -c "$CPU_C" iperf3 -c "$SERVER" -p 5201 -t "$IPERF_SECONDS" -O 1 -P 1 -J |
+			jq '.end.sum_received.bits_per_second')
+		echo "$bps" >>"$out/tput-$m"
+		mesh_run client taskset -c "$CPU_C" "$MESH_PY" "$MESH_DIR/mesh.py" rr "$SERVER" 7001 "$RR" >>"$out/rr-$m"
+		mesh_many client "$SERVER" 8080 "$CONNS" | jq -r --argjson n "$CONNS" \
+			'if .counts["ok server"] == $n then $n / .seconds else "failed \(.counts)" end' >>"$out/conn-$m"
+		# The load average shows when something else shared the machine.
+		printf 'round %d %-6s  %6.2f Gbit/s  rr p50/p99 %s us  %s conn/s  (load %s)\n' "$r" "$m" \
+			"$(awk '{ print $1 / 1e9 }' <<<"$bps")" "$(tail -1 "$out/rr-$m" | tr ' ' /)" \
+			"$(tail -1 "$out/conn-$m" | awk '{ printf "%.0f", $1 }')" "$(cut -d' ' -f1 /proc/loadavg)"
+	done
+done
+
+med() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+printf '\nPod to pod across nodes (bridge, veth between nodes, fake kube-proxy), %d rounds, medians\n' "$ROUNDS"
+printf '%-6s %14s %12s %12s %12s\n' mode "iperf3 Gbit/s" "rr p50 us" "rr p99 us" "conn/s"
+for m in $MODES; do
+	printf '%-6s %14.2f %12.1f %12.1f %12.0f\n' "$m" \
+		"$(med <"$out/tput-$m" | awk '{ print $1 / 1e9 }')" \
+		"$(cut -d' ' -f1 "$out/rr-$m" | med)" "$(cut -d' ' -f2 "$out/rr-$m" | med)" \
+		"$(med <"$out/conn-$m")"
+done
+# Ratios: of the medians, and the median of each round's own ratio (the
+# modes of one round ran back to back, so drift of the machine cancels).
+for m in guard policy mesh; do
+	awk -v m="$m" -v tb="$(med <"$out/tput-none")" -v tm="$(med <"$out/tput-$m")" \
+		-v pb="$(cut -d' ' -f1 "$out/rr-none" | med)" -v pm="$(cut -d' ' -f1 "$out/rr-$m" | med)" \
+		-v qb="$(cut -d' ' -f2 "$out/rr-none" | med)" -v qm="$(cut -d' ' -f2 "$out/rr-$m" | med)" \
+		-v cb="$(med <"$out/conn-none")" -v cm="$(med <"$out/conn-$m")" \
+		-v rt="$(paste "$out/tput-$m" "$out/tput-none" | awk '{ print 100 * $1 / $2 }' | med)" \
+		-v rp="$(paste -d' ' "$out/rr-$m" "$out/rr-none" | awk '{ print $1 - $3 }' | med)" 'BEGIN {
+		printf "%-6s vs none: throughput %.1f %% (per round: %.1f %%), rr p50 %+.1f us (per round: %+.1f us), rr p99 %+.1f us, new connections %.1f %%\n",
+			m, 100 * tm / tb, rt, pm - pb, rp, qm - qb, 100 * cm / cb }'
+done
+printf 'targets (design): throughput >= 97 %% of none; a few microseconds added per round trip\n'
