@@ -24,7 +24,7 @@
 #define SPLIT_SCALE 10000u /* weights are exact to 1/10,000 */
 #define LOG_RATE 20        /* denials logged per second, node-wide, per direction */
 #define LOG_BURST 40
-#define FLOW_TIMEOUT_MS (3600u * 1000u)
+#define FLOW_TIMEOUT_MS (600u * 1000u) /* idle entries go; read every 10 s */
 #define FLOW_SET_SIZE 65536
 
 /* ---- the model ---------------------------------------------------------- */
