@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/hashmap.h"
 
@@ -28,16 +29,35 @@ sv_addrbook *sv_addrbook_free(sv_addrbook *ab) {
         return NULL;
 }
 
-static int add_service(sv_hashmap *m, const char *ip, const char *ns, const char *name) {
-        if (!ip || sv_hashmap_get(m, ip))
-                return 0; /* services come in name order: the first one stays */
-        char *v = NULL;
-        if (asprintf(&v, "%s/%s", ns ? ns : "", name ? name : "") < 0)
+typedef struct svc_ref {
+        size_t endpoints; /* of the Service: fewer is more specific */
+        char name[];
+} svc_ref;
+
+/* An address served by several Services (a pod in `web` and in `web-v1`) is
+ * named after the most specific one, the one with the fewest endpoints (then
+ * the first in name order): that is the one a split sends to. */
+static int add_service(sv_hashmap *m, const char *ip, const char *ns, const char *name,
+                       size_t endpoints) {
+        if (!ip)
+                return 0;
+        svc_ref *old = sv_hashmap_get(m, ip);
+        if (old && old->endpoints <= endpoints)
+                return 0;
+        size_t n = strlen(ns ? ns : "") + strlen(name ? name : "") + 2;
+        svc_ref *v = malloc(sizeof(*v) + n);
+        if (!v)
                 return -ENOMEM;
-        int r = sv_hashmap_put(m, ip, v, NULL);
-        if (r < 0)
+        v->endpoints = endpoints;
+        snprintf(v->name, n, "%s/%s", ns ? ns : "", name ? name : "");
+        void *prev = NULL;
+        int r = sv_hashmap_put(m, ip, v, &prev);
+        if (r < 0) {
                 free(v);
-        return r == -EINVAL ? 0 : r;
+                return r == -EINVAL ? 0 : r;
+        }
+        free(prev);
+        return 0;
 }
 
 int sv_addrbook_build(const json_t *state, sv_addrbook **out) {
@@ -62,14 +82,16 @@ int sv_addrbook_build(const json_t *state, sv_addrbook **out) {
                            *name = json_string_value(json_object_get(s, "name"));
                 size_t j;
                 json_t *x;
+                size_t n = json_array_size(json_object_get(s, "endpoints"));
                 json_array_foreach (json_object_get(s, "clusterIPs"), j, x) {
-                        if ((r = add_service(ab->services, json_string_value(x), ns, name)) < 0)
+                        /* a cluster IP is its Service's alone */
+                        if ((r = add_service(ab->services, json_string_value(x), ns, name, 0)) < 0)
                                 return r;
                 }
                 json_array_foreach (json_object_get(s, "endpoints"), j, x) {
                         if ((r = add_service(ab->services,
-                                             json_string_value(json_object_get(x, "ip")), ns,
-                                             name)) < 0)
+                                             json_string_value(json_object_get(x, "ip")), ns, name,
+                                             n)) < 0)
                                 return r;
                 }
         }
@@ -83,6 +105,6 @@ const char *sv_addrbook_workload(const sv_addrbook *ab, const char *ip) {
 }
 
 const char *sv_addrbook_service(const sv_addrbook *ab, const char *ip) {
-        const char *s = ab && ip ? sv_hashmap_get(ab->services, ip) : NULL;
-        return s ? s : "none";
+        const svc_ref *s = ab && ip ? sv_hashmap_get(ab->services, ip) : NULL;
+        return s ? s->name : "none";
 }

@@ -17,6 +17,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_addrbook *, sv_addrbook_free);
 
 /* "namespace/serviceaccount", or "unknown" for an address outside the mesh. */
 const char *sv_addrbook_workload(const sv_addrbook *ab, const char *ip);
-/* "namespace/name" of the Service behind ip (a cluster IP or an endpoint; the
- * first Service in name order when several share an endpoint), else "none". */
+/* "namespace/name" of the Service behind ip: the one whose cluster IP it is,
+ * or, for an endpoint, the Service with the fewest endpoints that lists it
+ * (the most specific: a split's backend rather than its root); else "none". */
 const char *sv_addrbook_service(const sv_addrbook *ab, const char *ip);

@@ -1119,21 +1119,6 @@ static int base_chains(build *b) {
         c->type = "filter";
         c->hook = NF_INET_FORWARD;
         c->prio = 0;
-        if (b->cfg->flow_counters) {
-                for (size_t f = 0; f < n_fams; f++) {
-                        for (int v = 0; v < 3; v++) {
-                                /* bytes client->server, bytes server->client, new connections */
-                                rule r = {.kind = RK_FLOW,
-                                          .fam = fams[f],
-                                          .dst = v == 1,
-                                          .new_only = v == 2};
-                                snprintf(r.set, sizeof(r.set), "%s%d", v == 2 ? "conns" : "flows",
-                                         fams[f]);
-                                if ((e = chain_rule(c, &r)) < 0)
-                                        return e;
-                        }
-                }
-        }
         rule est = {.kind = RK_CT_ESTABLISHED};
         if ((e = chain_rule(c, &est)) < 0)
                 return e;
@@ -1159,6 +1144,27 @@ static int base_chains(build *b) {
                 snprintf(r.set, sizeof(r.set), "splits%d", fams[f]);
                 if ((e = chain_rule(c, &r)) < 0)
                         return e;
+        }
+        if ((e = chain_finish(c)) < 0 || !b->cfg->flow_counters)
+                return e;
+
+        /* L4 counters where packets leave the node: only what policy let
+         * through counts, and before kube-proxy's masquerade (srcnat, 100). */
+        e = chain_add(rs, "account", &c);
+        if (e < 0)
+                return e;
+        c->type = "filter";
+        c->hook = NF_INET_POST_ROUTING;
+        c->prio = 0;
+        for (size_t f = 0; f < n_fams; f++) {
+                for (int v = 0; v < 3; v++) {
+                        /* bytes client->server, bytes server->client, new connections */
+                        rule r = {
+                                .kind = RK_FLOW, .fam = fams[f], .dst = v == 1, .new_only = v == 2};
+                        snprintf(r.set, sizeof(r.set), "%s%d", v == 2 ? "conns" : "flows", fams[f]);
+                        if ((e = chain_rule(c, &r)) < 0)
+                                return e;
+                }
         }
         return chain_finish(c);
 }
@@ -1214,8 +1220,6 @@ static int render_local(build *b) {
         return 0;
 }
 
-#define FIXED_CHAINS 4 /* deny_in, deny_out, forward, split */
-
 static int chain_cmp(const void *a, const void *b) {
         return strcmp(((const chain *)a)->name, ((const chain *)b)->name);
 }
@@ -1255,6 +1259,7 @@ int sv_render(const json_t *state, const sv_render_config *cfg, sv_ruleset **out
                 e = declare_sets(&b);
         if (e == 0)
                 e = base_chains(&b);
+        size_t n_fixed = rs->n_chains;
         if (e == 0)
                 e = render_local(&b);
         if (e == 0)
@@ -1274,11 +1279,10 @@ int sv_render(const json_t *state, const sv_render_config *cfg, sv_ruleset **out
                                  strerror(-e));
         for (i = 0; i < rs->n_sets; i++)
                 set_finish(&rs->sets[i]);
-        /* The four fixed chains come first; the rest were made while walking
-         * hash maps: sort them so the output is deterministic. */
-        if (rs->n_chains > FIXED_CHAINS)
-                qsort(rs->chains + FIXED_CHAINS, rs->n_chains - FIXED_CHAINS, sizeof(chain),
-                      chain_cmp);
+        /* The fixed chains come first; the rest were made while walking hash
+         * maps: sort them so the output is deterministic. */
+        if (rs->n_chains > n_fixed)
+                qsort(rs->chains + n_fixed, rs->n_chains - n_fixed, sizeof(chain), chain_cmp);
         *out = TAKE_PTR(rs);
         return 0;
 }
@@ -1314,6 +1318,17 @@ static int elem_text(sv_strbuf *sb, const mset *s, const elem *e) {
         return r;
 }
 
+static const char *hook_name(uint32_t hook) {
+        switch (hook) {
+        case NF_INET_FORWARD:
+                return "forward";
+        case NF_INET_POST_ROUTING:
+                return "postrouting";
+        default:
+                return "prerouting";
+        }
+}
+
 int sv_ruleset_text(const sv_ruleset *rs, char **out) {
         sv_strbuf sb = SV_STRBUF_INIT(TEXT_MAX);
         int e = sv_strbuf_appends(&sb, "table inet " SV_RENDER_TABLE " {\n");
@@ -1344,9 +1359,9 @@ int sv_ruleset_text(const sv_ruleset *rs, char **out) {
                 const chain *c = &rs->chains[i];
                 e = sv_strbuf_appendf(&sb, "\tchain %s {\n", c->name);
                 if (e == 0 && c->type)
-                        e = sv_strbuf_appendf(
-                                &sb, "\t\ttype %s hook %s priority %d; policy accept;\n", c->type,
-                                c->hook == NF_INET_FORWARD ? "forward" : "prerouting", c->prio);
+                        e = sv_strbuf_appendf(&sb,
+                                              "\t\ttype %s hook %s priority %d; policy accept;\n",
+                                              c->type, hook_name(c->hook), c->prio);
                 for (size_t j = 0; e == 0 && j < c->n; j++)
                         e = sv_strbuf_appendf(&sb, "\t\t%s\n", c->rules[j].text);
                 if (e == 0)
@@ -1580,6 +1595,7 @@ static int rule_exprs(sv_nft_batch *b, struct nftnl_rule *nr, const rule *r, uin
                         .data_type = r->fam == 6 ? SV_NFT_TYPE_IPV6 : SV_NFT_TYPE_IPV4,
                         .data_len = L,
                         .size = (uint32_t)r->n_addrs,
+                        .key_host_order = true,
                 };
                 _cleanup_nft_set_ struct nftnl_set *el = nftnl_set_alloc();
                 if (!el)

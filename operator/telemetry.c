@@ -116,7 +116,7 @@ static sv_metric *denial_series(sv_telemetry *t, int dir, const char *src, const
         if (sv_hashmap_size(t->denials) >= SV_TELEMETRY_DENIAL_PAIRS)
                 return t->denials_other[dir];
         if (sv_metrics_counter(
-                    t->metrics, "selvedge_policy_denials_total", NULL,
+                    t->metrics, "selvedge_policy_denials_total", DENIALS_HELP,
                     SV_LABELS("direction", dir ? "out" : "in", "source", src, "destination", dst),
                     &s) < 0 ||
             sv_hashmap_put(t->denials, key, s, NULL) < 0)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
@@ -28,6 +29,19 @@ struct nftnl_set *sv_nft_set_new(uint32_t family, const char *table, const sv_nf
                 nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, d->size);
         if (d->timeout_ms)
                 nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, d->timeout_ms);
+        if (d->key_host_order) {
+                /* nft's byte order numbers: 1 host, 2 big-endian. */
+                struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
+                if (!u)
+                        goto fail;
+                bool ok = nftnl_udata_put_u32(u, NFTNL_UDATA_SET_KEYBYTEORDER, 1) &&
+                          nftnl_udata_put_u32(u, NFTNL_UDATA_SET_DATABYTEORDER, 2) &&
+                          nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(u),
+                                             nftnl_udata_buf_len(u)) == 0;
+                nftnl_udata_buf_free(u);
+                if (!ok)
+                        goto fail;
+        }
         if (d->counter) {
                 struct nftnl_expr *c = nftnl_expr_alloc("counter");
                 if (!c)

@@ -39,6 +39,9 @@ typedef struct sv_nft_set_decl {
         uint32_t size;                /* 0: unbounded */
         uint64_t timeout_ms;          /* dynamic sets */
         bool counter;                 /* each element carries a counter */
+        /* The key is an integer in host byte order (numgen's value): recorded
+         * for `nft list`, which otherwise prints it as big-endian. */
+        bool key_host_order;
 } sv_nft_set_decl;
 
 /* A set of family/table as declared; NULL on allocation failure. */

@@ -257,6 +257,9 @@ reaches "b: prod -> dev is not affected (the policy is ingress only)" prod-a dev
 check "b: denials counted in /metrics on n1 (selvedge_policy_denials_total, from NFLOG)" \
 	wait_for 5 denials_above 1 "$d1"
 check "b: and on n2" wait_for 5 denials_above 2 "$d2"
+check_output "b: denials are labelled with the source workload (dev/...) and the destination" \
+	'^selvedge_policy_denials_total\{direction="in",source="dev/[^"]+",destination="[^"]+"\} [1-9]' \
+	mesh_metrics 1
 delete_timed $SP prod dev-must-not-reach-prod
 settle "b: policy deleted: dev -> prod connects again" 10 "ok prod-a" dev-a "$(mesh_ip prod-a)" 8080
 

@@ -13,7 +13,9 @@ static void lookups(void **s) {
                 "  {\"namespace\": \"prod\", \"name\": \"a-web\", \"clusterIPs\": [\"10.96.0.1\"],"
                 "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]},"
                 "  {\"namespace\": \"prod\", \"name\": \"b-web\", \"clusterIPs\": [\"10.96.0.2\"],"
-                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]}]}";
+                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]},"
+                "  {\"namespace\": \"prod\", \"name\": \"all\", \"clusterIPs\": [\"10.96.0.3\"],"
+                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}, {\"ip\": \"10.0.0.4\"}]}]}";
         json_t *state = NULL;
         sv_error err = SV_ERROR_INIT;
         assert_int_equal(sv_json_parse(text, strlen(text), 1 << 16, &state, &err), 0);
@@ -24,8 +26,11 @@ static void lookups(void **s) {
         assert_string_equal(sv_addrbook_workload(ab, "10.0.0.9"), "unknown");
         assert_string_equal(sv_addrbook_workload(ab, NULL), "unknown");
         assert_string_equal(sv_addrbook_service(ab, "10.96.0.2"), "prod/b-web");
-        /* an endpoint of two Services: the first in name order */
+        /* an endpoint of three Services: the most specific (fewest endpoints),
+         * then the first in name order */
         assert_string_equal(sv_addrbook_service(ab, "10.0.0.2"), "prod/a-web");
+        assert_string_equal(sv_addrbook_service(ab, "10.0.0.4"), "prod/all");
+        assert_string_equal(sv_addrbook_service(ab, "10.96.0.3"), "prod/all");
         assert_string_equal(sv_addrbook_service(ab, "10.0.0.3"), "none");
         sv_addrbook_free(ab);
         assert_null(sv_addrbook_free(NULL));
