@@ -207,6 +207,22 @@ mesh_service prod reviews-v2 10.96.78.22 http:80:8080:TCP,echo:7000:7000:TCP rev
 mesh_service prod reviews-v3 10.96.78.23 http:80:8080:TCP,echo:7000:7000:TCP reviews-v3-a || svc_ok=0
 if [ "$svc_ok" = 1 ]; then t_pass "Services with cluster IPs and EndpointSlices"; else t_fail "Services"; fi
 
+# A workload outside the mesh: a namespace on node 1's bridge with an address
+# of its own, wired by hand (no selvedge-cni, no Pod object), so the mesh has
+# no identity for it: "unknown sources" in the policies below.
+OUTSIDER_IP=10.78.1.250
+outsider_up() {
+	local ns
+	ns=$(mesh_pod_ns outsider)
+	ip netns add "$ns" &&
+		ip -n "$(mesh_node 1)" link add sv-out0 type veth peer name eth0 netns "$ns" &&
+		ip -n "$(mesh_node 1)" link set sv-out0 master svbr0 up &&
+		ip -n "$ns" link set lo up && ip -n "$ns" link set eth0 up &&
+		ip -n "$ns" addr add "$OUTSIDER_IP/24" dev eth0 &&
+		ip -n "$ns" route add default via 10.78.1.1
+}
+check "an unmeshed workload on n1 (no selvedge-cni, no Pod object)" outsider_up
+
 # ---------------------------------------------------------------- a. default allow
 matrix() { # every workload pod to every other, port 8080: prints failures
 	local from to got
@@ -228,6 +244,8 @@ expect "a: cluster DNS over UDP" "ok coredns" dev-a $DNS_IP 53 udp
 expect "a: cluster DNS over TCP" "ok coredns" dev-b $DNS_IP 53
 expect "a: a port nothing listens on is refused, not dropped" refused dev-a "$(mesh_ip prod-b)" 9999
 check "a: the node itself reaches a pod (kubelet probe)" node_reaches 1 prod-a
+reaches "a: the unmeshed workload reaches a pod (same node)" outsider prod-c
+reaches "a: the unmeshed workload reaches a pod (across)" outsider prod-b
 
 # ---------------------------------------------------------------- b. Deny dev -> prod
 kubectl apply -f - >/dev/null <<EOF
@@ -254,6 +272,7 @@ reaches "b: prod -> prod still works (same node)" prod-c prod-a
 reaches "b: prod -> prod still works (across)" prod-a prod-b
 reaches "b: dev -> dev is not affected" dev-a dev-b
 reaches "b: prod -> dev is not affected (the policy is ingress only)" prod-a dev-a
+reaches "b: an unmeshed source matches no namespace selector: it reaches prod" outsider prod-b
 check "b: denials counted in /metrics on n1 (selvedge_policy_denials_total, from NFLOG)" \
 	wait_for 5 denials_above 1 "$d1"
 check "b: and on n2" wait_for 5 denials_above 2 "$d2"
@@ -291,6 +310,7 @@ blocked "c: unlisted peer refused (same node)" dev-b prod-b
 blocked "c: unlisted peer refused (across)" dev-b prod-a
 blocked "c: another target is no peer: refused" prod-a prod-b
 blocked "c: unlisted peer refused (mallory)" mallory prod-a
+blocked "c: an unmeshed source is in no Allow list: refused" outsider prod-a
 reaches "c: pods the policy does not select are not affected" dev-b prod-d
 
 # ---------------------------------------------------------------- d. Deny beats Allow
@@ -578,6 +598,7 @@ done
 blocked "f: default deny: dev -> dev refused (across)" dev-a dev-b
 blocked "f: default deny: prod -> prod refused (same node)" prod-c prod-a
 blocked "f: default deny: prod -> prod refused (across)" prod-a prod-b
+blocked "f: default deny: an unmeshed source is refused" outsider prod-b
 expect "f: default deny: Services refused too" timeout dev-a $WEB_IP 80
 check "f: the node itself still reaches its pods (kubelet probe, n1)" node_reaches 1 prod-a
 check "f: the node itself still reaches its pods (kubelet probe, n2)" node_reaches 2 prod-b
