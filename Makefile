@@ -81,8 +81,16 @@ $(BUILD)/libsv-$(1).a: $(patsubst $(1)/%.c,$(BUILD)/$(1)/%.o,$(filter-out $(1)/m
 	@mkdir -p $$(@D)
 	rm -f $$@ && ar rcs $$@ $$^
 $(BUILD)/$(2): $(BUILD)/$(1)/main.o $(BUILD)/libsv-$(1).a $$(call archives,$$(call uses,$(1)))
-	$$(CC) $$(LDFLAGS_COMMON) -o $$@ $$^ $$(call pkg_libs,$(1) $$(call uses,$(1)))
+	$$(CC) $$(LDFLAGS_COMMON) -o $$@ $$^ \
+		$$(or $$(LINK_LIBS_$(1)),$$(call pkg_libs,$(1) $$(call uses,$(1))))
 endef
+# selvedge-cni links libnftnl and jansson statically: the runtime starts it
+# twice per pod, and the dynamic loader's work for four libraries was about a
+# quarter of its CPU time (docs/cni.md). Debian ships no libmnl.a, so libmnl
+# and libc stay shared. Sanitizer builds link as usual.
+ifneq ($(SAN),1)
+LINK_LIBS_cni = -Wl,-Bstatic -lnftnl -ljansson -Wl,-Bdynamic -lmnl
+endif
 $(eval $(call program_rules,cni,selvedge-cni))
 $(eval $(call program_rules,operator,selvedge-operator))
 

@@ -407,6 +407,18 @@ static int open_log(const char *path) {
         return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
+/* Points stdin, stdout and stderr at /dev/null: the runtime reads our pipes
+ * until end-of-file, which it sees as soon as no process holds them. */
+static void release_stdio(void) {
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        for (int i = STDIN_FILENO; i <= STDERR_FILENO; i++)
+                (void)dup2(fd, i);
+        if (fd > STDERR_FILENO)
+                (void)close(fd);
+}
+
 static long long elapsed_us(const struct timespec *start) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -494,8 +506,13 @@ out:;
         if (failed)
                 print_error(c.conf.cni_version, &err);
         netconf_done(&c.conf);
-        /* Our answer is out: do not make the runtime wait for the kernel's
-         * deferred cleanup of what we deleted (see nft/ctx.h). */
-        sv_nft_ctx_close_detached(c.nft);
+        if (c.nft) {
+                /* Our answer is out: do not make the runtime wait for the
+                 * kernel's deferred cleanup of what we deleted (see nft/ctx.h),
+                 * nor for the detached child to get a CPU and close its copies
+                 * of our stdout and stderr. */
+                release_stdio();
+                sv_nft_ctx_close_detached(c.nft);
+        }
         return failed ? 1 : 0;
 }

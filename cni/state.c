@@ -12,7 +12,13 @@
 #include "base/fileio.h"
 #include "cni/guard.h"
 
+/* Creates path and its missing parents. The directories almost always exist:
+ * try the path itself first, and walk up only when a parent is missing. */
 static int mkdir_p(const char *path, mode_t mode) {
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
         char buf[PATH_MAX];
         size_t n = strlen(path);
         if (n >= sizeof(buf))

@@ -3,6 +3,8 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -64,20 +66,40 @@ static void append_value(sv_strbuf *sb, const char *v) {
         (void)sv_strbuf_append(sb, "\"", 1);
 }
 
+/* Formats a UTC wall-clock time as 2026-11-24T19:40:00.123Z. By arithmetic:
+ * glibc's gmtime_r and strftime initialise the time zone on first use, which
+ * reads /etc/localtime, and the CNI plugin logs once per short-lived process. */
+static void format_utc(const struct timespec *ts, char *buf, size_t size) {
+        int64_t secs = ts->tv_sec, days = secs / 86400, rem = secs % 86400;
+        if (rem < 0) {
+                rem += 86400;
+                days--;
+        }
+        /* The civil date of a day number (Howard Hinnant's civil_from_days):
+         * 400-year eras, years starting in March so leap days come last. */
+        int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+        int64_t doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+        int64_t day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+        int64_t year = yoe + era * 400 + (month <= 2);
+        (void)snprintf(buf, size, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)year,
+                       (int)month, (int)day, (int)(rem / 3600), (int)(rem / 60 % 60),
+                       (int)(rem % 60), (int)(ts->tv_nsec / 1000000));
+}
+
 void sv_log(enum sv_log_level level, const char *msg, ...) {
         if (level < log_min || log_fd < 0)
                 return;
 
         struct timespec ts;
-        struct tm tm;
-        char when[32] = "";
-        if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm))
-                (void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+        char when[64] = "";
+        if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+                format_utc(&ts, when, sizeof(when));
 
         int saved = errno;
         sv_strbuf sb = SV_STRBUF_INIT(LOG_LINE_MAX);
-        (void)sv_strbuf_appendf(&sb, "time=%s.%03ldZ level=%s prog=", when, ts.tv_nsec / 1000000,
-                                level_names[level]);
+        (void)sv_strbuf_appendf(&sb, "time=%s level=%s prog=", when, level_names[level]);
         append_value(&sb, log_prog);
         (void)sv_strbuf_appends(&sb, " msg=");
         append_value(&sb, msg);

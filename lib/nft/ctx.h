@@ -24,8 +24,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_nft_ctx *, sv_nft_ctx_close);
 #define _cleanup_nft_ctx_ _cleanup_(sv_nft_ctx_closep)
 
 /* Returns at once: a detached child (no stdio, no other fds) holds the last
- * reference until the kernel is done. Falls back to sv_nft_ctx_close when
- * fork fails. Only for single-threaded programs about to finish. */
+ * reference until the kernel is done. The child shares the caller's memory
+ * (CLONE_VM) without copying it. Closes here, like sv_nft_ctx_close, when the
+ * child cannot be made. Only for single-threaded programs about to exit. */
 void sv_nft_ctx_close_detached(sv_nft_ctx *ctx);
 
 /* For the nft layer's own files. */
