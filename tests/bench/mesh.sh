@@ -164,9 +164,9 @@ check_mode() {
 	esac || { echo "mode $1: table inet selvedge $has_sv, guard $has_guard"; exit 1; }
 	if [ "$has_sv" = 1 ]; then
 		local counting=0
-		mesh_nx 2 nft list chain inet selvedge forward | grep -q 'update @' && counting=1
+		mesh_nx 2 nft list table inet selvedge | grep -q 'update @' && counting=1
 		[ "$counting" = "$([ "$1" = mesh ] && echo 1 || echo 0)" ] ||
-			{ echo "mode $1: flow counters in the forward chain: $counting"; exit 1; }
+			{ echo "mode $1: flow counters in the table: $counting"; exit 1; }
 	fi
 	[ "$(mesh_try client "$SERVER" 8080)" = "ok server" ] || { echo "mode $1: no connectivity"; exit 1; }
 }
