@@ -1641,7 +1641,7 @@ static int rule_exprs(sv_nft_batch *b, struct nftnl_rule *nr, const rule *r, uin
                     (e = sv_nft_expr_payload_to(nr, REG32(2 * L / 4 + 1),
                                                 NFT_PAYLOAD_TRANSPORT_HEADER, reply ? 0 : 2, 2)))
                         return e;
-                return sv_nft_expr_dynset_update(nr, r->set, NFT_REG_1, 2 * L + 8, true);
+                return sv_nft_expr_dynset_update(nr, r->set, NFT_REG_1, true);
         }
         }
         return -EINVAL;
@@ -1712,14 +1712,10 @@ static int set_delta(sv_nft_batch *b, const mset *from, const mset *to, bool del
         _cleanup_nft_set_ struct nftnl_set *ns = set_obj(to);
         if (!ns)
                 return -ENOMEM;
-        size_t i = 0, j = 0;
         unsigned n = 0;
         int e = 0;
+        /* Walk both sorted lists for what is in mine and not in other. */
         const mset *mine = del ? from : to, *other = del ? to : from;
-        size_t *pm = del ? &i : &j, *po = del ? &j : &i;
-        (void)pm;
-        (void)po;
-        /* walk both sorted lists */
         size_t a = 0, c = 0;
         while (a < mine->n && e == 0) {
                 int cmp = c < other->n ? elem_cmp(&mine->elems[a], &other->elems[c]) : -1;

@@ -118,3 +118,24 @@ void sv_nft_ctx_close_detached(sv_nft_ctx *ctx) {
         sv_nft_ctx_close(ctx); /* drops our reference; the child holds one */
         safe_close(gate[1]);   /* opens the gate */
 }
+
+int sv_nft_ctx_talk(sv_nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data) {
+        struct mnl_socket *nl = sv_nft_ctx_socket(ctx);
+        req->nlmsg_seq = sv_nft_ctx_next_seq(ctx);
+        sv_nl_drain(nl);
+        if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
+                return negative_errno();
+
+        uint32_t portid = mnl_socket_get_portid(nl);
+        char buf[SV_NL_BUF_SIZE];
+        for (;;) {
+                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+                if (n < 0)
+                        return negative_errno();
+                int r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, portid, cb, data);
+                if (r < 0)
+                        return negative_errno();
+                if (r == MNL_CB_STOP)
+                        return 0;
+        }
+}

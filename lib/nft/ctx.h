@@ -10,6 +10,7 @@
  * the caller return as soon as its transactions are committed. */
 #pragma once
 
+#include <libmnl/libmnl.h>
 #include <stdint.h>
 
 #include "base/macro.h"
@@ -32,3 +33,7 @@ void sv_nft_ctx_close_detached(sv_nft_ctx *ctx);
 /* For the nft layer's own files. */
 struct mnl_socket *sv_nft_ctx_socket(sv_nft_ctx *ctx);
 uint32_t sv_nft_ctx_next_seq(sv_nft_ctx *ctx);
+/* Sends one request and runs cb on every answer until the dump or the ack
+ * ends it; a dump the kernel marks interrupted (the ruleset changed while it
+ * ran) is -EINTR. */
+int sv_nft_ctx_talk(sv_nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data);

@@ -12,28 +12,6 @@
 #include "base/macro.h"
 #include "nft/nl.h"
 
-/* Sends one request and runs cb on every answer until the dump ends. */
-static int talk(sv_nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data) {
-        struct mnl_socket *nl = sv_nft_ctx_socket(ctx);
-        req->nlmsg_seq = sv_nft_ctx_next_seq(ctx);
-        sv_nl_drain(nl);
-        if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
-                return negative_errno();
-
-        uint32_t portid = mnl_socket_get_portid(nl);
-        char buf[SV_NL_BUF_SIZE];
-        for (;;) {
-                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-                if (n < 0)
-                        return negative_errno();
-                int r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, portid, cb, data);
-                if (r < 0)
-                        return negative_errno();
-                if (r == MNL_CB_STOP)
-                        return 0;
-        }
-}
-
 struct chain_walk {
         const char *table;
         sv_nft_chain_fn fn;
@@ -88,7 +66,7 @@ int sv_nft_list_chains(sv_nft_ctx *ctx, uint32_t family, const char *table, sv_n
         if (!nlh)
                 return -ENOMEM;
         struct chain_walk w = {.table = table, .fn = fn, .userdata = userdata};
-        int r = talk(ctx, nlh, chain_cb, &w);
+        int r = sv_nft_ctx_talk(ctx, nlh, chain_cb, &w);
         if (w.error)
                 return w.error;
         return r == -ENOENT ? 0 : r;
@@ -101,7 +79,7 @@ int sv_nft_get_chain(sv_nft_ctx *ctx, uint32_t family, const char *table, const 
         if (!nlh)
                 return -ENOMEM;
         struct chain_walk w = {.table = table};
-        int r = talk(ctx, nlh, chain_cb, &w);
+        int r = sv_nft_ctx_talk(ctx, nlh, chain_cb, &w);
         if (w.error)
                 r = w.error;
         if (r < 0) {
@@ -162,7 +140,7 @@ int sv_nft_chain_stats(sv_nft_ctx *ctx, uint32_t family, const char *table, cons
         nftnl_rule_free(filter);
 
         struct rule_stats s = {.chain = name};
-        int r = talk(ctx, nlh, rule_cb, &s);
+        int r = sv_nft_ctx_talk(ctx, nlh, rule_cb, &s);
         if (r < 0)
                 return r;
         *rules = s.rules;

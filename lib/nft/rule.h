@@ -64,5 +64,4 @@ int sv_nft_expr_limit(struct nftnl_rule *r, uint64_t per_second, uint32_t burst)
 int sv_nft_expr_log(struct nftnl_rule *r, const char *prefix, uint16_t group);
 /* Adds or refreshes the element keyed by sreg in a dynamic set, with a
  * counter on the element when count is set. */
-int sv_nft_expr_dynset_update(struct nftnl_rule *r, const char *set, uint32_t sreg,
-                              uint32_t key_len, bool count);
+int sv_nft_expr_dynset_update(struct nftnl_rule *r, const char *set, uint32_t sreg, bool count);

@@ -21,30 +21,6 @@ static inline void nftnl_table_freep(struct nftnl_table **t) {
                 nftnl_table_free(*t);
 }
 
-/* Sends one request and runs cb on every answer until the dump or the ack
- * ends it. A dump the kernel marks interrupted (the ruleset changed while it
- * ran) is -EINTR. */
-static int talk(sv_nft_ctx *ctx, struct nlmsghdr *req, mnl_cb_t cb, void *data) {
-        struct mnl_socket *nl = sv_nft_ctx_socket(ctx);
-        req->nlmsg_seq = sv_nft_ctx_next_seq(ctx);
-        sv_nl_drain(nl);
-        if (mnl_socket_sendto(nl, req, req->nlmsg_len) < 0)
-                return negative_errno();
-
-        uint32_t portid = mnl_socket_get_portid(nl);
-        char buf[SV_NL_BUF_SIZE];
-        for (;;) {
-                ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-                if (n < 0)
-                        return negative_errno();
-                int r = mnl_cb_run(buf, (size_t)n, req->nlmsg_seq, portid, cb, data);
-                if (r < 0)
-                        return negative_errno();
-                if (r == MNL_CB_STOP)
-                        return 0;
-        }
-}
-
 /* ---- handles ---------------------------------------------------------- */
 
 struct handle_get {
@@ -94,7 +70,7 @@ static int table_handle(sv_nft_ctx *ctx, uint32_t family, const char *table, uin
                 return -ENOMEM;
         nftnl_table_nlmsg_build_payload(nlh, t);
         struct handle_get h = {.table = table};
-        int r = talk(ctx, nlh, table_cb, &h);
+        int r = sv_nft_ctx_talk(ctx, nlh, table_cb, &h);
         if (r < 0)
                 return r;
         if (!h.found)
@@ -114,7 +90,7 @@ static int set_handle(sv_nft_ctx *ctx, uint32_t family, const char *table, const
                 return -ENOMEM;
         nftnl_set_nlmsg_build_payload(nlh, s);
         struct handle_get h = {.table = table, .set = set};
-        int r = talk(ctx, nlh, set_cb, &h);
+        int r = sv_nft_ctx_talk(ctx, nlh, set_cb, &h);
         if (r < 0)
                 return r;
         if (!h.found)
@@ -204,7 +180,7 @@ static int dump_elems(sv_nft_ctx *ctx, uint32_t family, const char *table, const
         nftnl_set_elems_nlmsg_build_payload(nlh, s);
 
         struct elem_walk w = {.table = table, .set = set, .fn = fn, .userdata = userdata};
-        int r = talk(ctx, nlh, elems_cb, &w);
+        int r = sv_nft_ctx_talk(ctx, nlh, elems_cb, &w);
         if (w.error)
                 return w.error;
         return r == -EINTR ? -EAGAIN : r;
