@@ -476,6 +476,9 @@ delete_timed $SP prod web-deny-checkout
 settle "h: deleted: prod-c reaches prod-a again" 10 "ok prod-a" prod-c "$(mesh_ip prod-a)" 8080
 
 # ---------------------------------------------------------------- i. TrafficSplit
+# answered PATTERN: how many of mesh_many's answers ($res) came from pods
+# whose names match PATTERN.
+answered() { jq --arg p "^ok $1" '[.counts | to_entries[] | select(.key | test($p)) | .value] | add // 0' <<<"$res"; }
 kubectl apply -f - >/dev/null <<EOF
 apiVersion: selvedge.dev/v1alpha1
 kind: TrafficSplit
@@ -493,9 +496,9 @@ kp0=$(mesh_kube_proxy_hits 1 prod_reviews/http)
 t0=$(now_ms)
 res=$(mesh_many dev-a $REVIEWS_IP 80 2000)
 echo "# i: 2000 connections through the split in $(($(now_ms) - t0)) ms: $(jq -c .counts <<<"$res")"
-v1=$(jq '[.counts | to_entries[] | select(.key | test("^ok reviews-v1-")) | .value] | add // 0' <<<"$res")
-v2=$(jq '[.counts | to_entries[] | select(.key | test("^ok reviews-v2-")) | .value] | add // 0' <<<"$res")
-v3=$(jq '[.counts | to_entries[] | select(.key | test("^ok reviews-v3-")) | .value] | add // 0' <<<"$res")
+v1=$(answered "reviews-v1-")
+v2=$(answered "reviews-v2-")
+v3=$(answered "reviews-v3-")
 if [ $((v1 + v2 + v3)) -eq 2000 ]; then t_pass "i: 2000 of 2000 connections answered by a backend"; else
 	t_fail "i: 2000 of 2000 connections answered by a backend" "$res"
 fi
@@ -513,8 +516,8 @@ if [ "$kp1" = "$kp0" ]; then t_pass "i: split connections never reached kube-pro
 	t_fail "i: split connections never reached kube-proxy's DNAT" "kube-proxy's reviews rule counted $((kp1 - kp0)) new connections"
 fi
 res=$(mesh_many dev-b $REVIEWS_IP 80 200)
-v1=$(jq '[.counts | to_entries[] | select(.key | test("^ok reviews-v1-")) | .value] | add // 0' <<<"$res")
-n=$(jq '[.counts | to_entries[] | select(.key | test("^ok reviews-v[123]-")) | .value] | add // 0' <<<"$res")
+v1=$(answered "reviews-v1-")
+n=$(answered "reviews-v[123]-")
 if [ "$n" -eq 200 ] && awk -v k="$v1" 'BEGIN { exit !((k - 180) ^ 2 <= (3.29 ^ 2) * 200 * 0.9 * 0.1) }'; then
 	t_pass "i: split on node n2 too: reviews-v1 got $v1 of 200 (180 +- 14)"
 else
