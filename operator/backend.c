@@ -40,7 +40,6 @@ static int new_nftables(sv_backend *b, const sv_backend_options *o, sv_error *er
         b->cfg = (sv_render_config){
                 .default_deny = o->default_deny,
                 .nflog_group = o->nflog_group,
-                .flow_counters = o->flow_counters,
         };
         b->dns_service = strdup(o->dns_service ? o->dns_service : "kube-system/kube-dns");
         if (!b->dns_service)

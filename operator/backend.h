@@ -18,7 +18,6 @@ typedef struct sv_backend_options {
         bool default_deny;       /* nftables: the mesh-wide default for ingress */
         const char *dns_service; /* nftables: "ns/name" of the cluster DNS Service */
         uint16_t nflog_group;    /* nftables: NFLOG group for denials */
-        bool flow_counters;      /* nftables: per-connection L4 counters */
 } sv_backend_options;
 
 typedef struct sv_backend_stats {

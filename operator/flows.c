@@ -11,76 +11,18 @@
 
 #include "base/hashmap.h"
 
-/* Key layouts: address . address . protocol . port, each padded to 4 bytes. */
-#define KEY4_LEN (4 + 4 + 4 + 4)
-#define KEY6_LEN (16 + 16 + 4 + 4)
-
-int sv_flow_decode_key(const uint8_t *key, size_t len, sv_flow *out) {
-        if (!key || !out)
+int sv_flow_from_ct(const sv_ct_entry *e, sv_flow *out) {
+        if (!e || !out || (e->family != AF_INET && e->family != AF_INET6))
                 return -EINVAL;
-        size_t alen;
-        int family;
-        if (len == KEY4_LEN) {
-                alen = 4;
-                family = AF_INET;
-        } else if (len == KEY6_LEN) {
-                alen = 16;
-                family = AF_INET6;
-        } else {
+        sv_flow f = {.family = e->family, .proto = e->proto, .dport = e->reply.sport};
+        if (!inet_ntop(e->family, e->orig.src, f.src, sizeof(f.src)) ||
+            !inet_ntop(e->family, e->reply.src, f.dst, sizeof(f.dst)))
                 return -EINVAL;
-        }
-        char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-        if (!inet_ntop(family, key, src, sizeof(src)) ||
-            !inet_ntop(family, key + alen, dst, sizeof(dst)))
-                return -EINVAL;
-        const uint8_t *p = key + 2 * alen;
-        out->family = family;
-        memcpy(out->src, src, sizeof(src));
-        memcpy(out->dst, dst, sizeof(dst));
-        out->proto = p[0];
-        out->dport = (uint16_t)((p[4] << 8) | p[5]); /* network order */
+        *out = f;
         return 0;
 }
 
-struct read_walk {
-        sv_flow_cb cb;
-        void *userdata;
-};
-
-static int elem_to_flow(const sv_nft_elem *e, void *data) {
-        struct read_walk *w = data;
-        sv_flow f = {0};
-        if (!e->has_counter || sv_flow_decode_key(e->key, e->key_len, &f) < 0)
-                return 0;
-        f.packets = e->packets;
-        f.bytes = e->bytes;
-        return w->cb(&f, w->userdata);
-}
-
-int sv_flows_read(sv_nft_ctx *ctx, const char *table, const char *set, sv_flow_cb cb,
-                  void *userdata, sv_nft_set_id *id) {
-        if (!cb)
-                return -EINVAL;
-        struct read_walk w = {.cb = cb, .userdata = userdata};
-        return sv_nft_set_elems(ctx, NFPROTO_INET, table, set, elem_to_flow, &w, id);
-}
-
 /* ---- aggregation ------------------------------------------------------ */
-
-/* What a set's element held at the last read. */
-typedef struct last_seen {
-        uint64_t packets, bytes;
-} last_seen;
-
-/* What the aggregator remembers of one set: the values of its last read. The
- * entries of `keys` point into `values`. */
-typedef struct set_state {
-        char *name;
-        bool have_id;
-        sv_nft_set_id id;
-        sv_hashmap *keys;
-        last_seen *values;
-} set_state;
 
 typedef struct pair {
         char *source, *destination;
@@ -88,20 +30,20 @@ typedef struct pair {
         sv_metric *m_bytes, *m_connections;
 } pair;
 
-#define MAX_SETS 16
+/* A live connection we counted: its pair and the bytes counted so far. */
+typedef struct tracked {
+        pair *pair;
+        uint64_t bytes;
+        uint32_t dump; /* the last dump that showed it */
+} tracked;
 
 struct sv_flow_agg {
         sv_flow_agg_config cfg;
-        set_state sets[MAX_SETS];
-        size_t n_sets;
-        sv_hashmap *pairs; /* pair_key(source, destination) -> pair */
+        sv_hashmap *pairs;   /* pair_key(source, destination) -> pair */
+        sv_hashmap *tracked; /* conn_key -> tracked */
+        uint32_t dump;       /* the dump under way (sweeps count them) */
+        uint64_t vanished, untracked;
 };
-
-static void set_state_clear(set_state *s) {
-        s->keys = sv_hashmap_free(s->keys);
-        free(s->values);
-        s->values = NULL;
-}
 
 static pair *pair_free(pair *p) {
         if (!p)
@@ -122,8 +64,10 @@ int sv_flow_agg_new(const sv_flow_agg_config *cfg, sv_flow_agg **out) {
         a->cfg = *cfg;
         if (!a->cfg.max_series)
                 a->cfg.max_series = SV_FLOW_SERIES_MAX;
+        if (!a->cfg.max_tracked)
+                a->cfg.max_tracked = SV_FLOW_TRACKED_MAX;
         int r = sv_hashmap_new(&a->pairs);
-        if (r < 0)
+        if (r < 0 || (r = sv_hashmap_new(&a->tracked)) < 0)
                 return r;
         *out = TAKE_PTR(a);
         return 0;
@@ -132,15 +76,15 @@ int sv_flow_agg_new(const sv_flow_agg_config *cfg, sv_flow_agg **out) {
 sv_flow_agg *sv_flow_agg_free(sv_flow_agg *a) {
         if (!a)
                 return NULL;
-        for (size_t i = 0; i < a->n_sets; i++) {
-                set_state_clear(&a->sets[i]);
-                free(a->sets[i].name);
-        }
         size_t it = 0;
         void *v;
         while (sv_hashmap_next(a->pairs, &it, NULL, &v))
                 pair_free(v);
         sv_hashmap_free(a->pairs);
+        it = 0;
+        while (sv_hashmap_next(a->tracked, &it, NULL, &v))
+                free(v);
+        sv_hashmap_free(a->tracked);
         free(a);
         return NULL;
 }
@@ -247,177 +191,127 @@ static int pair_for(sv_flow_agg *a, const char *source, const char *destination,
         return new_pair(a, SV_FLOW_OTHER, SV_FLOW_OTHER, out, reg_error);
 }
 
-static set_state *set_for(sv_flow_agg *a, const char *name) {
-        for (size_t i = 0; i < a->n_sets; i++)
-                if (strcmp(a->sets[i].name, name) == 0)
-                        return &a->sets[i];
-        if (a->n_sets == MAX_SETS)
-                return NULL;
-        set_state *s = &a->sets[a->n_sets];
-        *s = (set_state){.name = strdup(name)};
-        if (!s->name)
-                return NULL;
-        a->n_sets++;
-        return s;
-}
-
-static int flow_key(const sv_flow *f, char *buf, size_t size) {
-        int n = snprintf(buf, size, "%d %s %s %u %u", f->family, f->src, f->dst, f->proto,
-                         f->dport);
+/* The kernel's id of an entry, with what of its tuple makes a reused id
+ * (same memory, same addresses) tell itself apart. */
+static int conn_key(const sv_ct_entry *e, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%x/%d/%u/%u/%u", e->id, e->family, e->proto, e->orig.sport,
+                         e->orig.dport);
         return n < 0 || (size_t)n >= size ? -EINVAL : 0;
 }
 
-/* Counts what one flow added since the last read. */
-static int count_flow(sv_flow_agg *a, enum sv_flow_kind kind, const sv_flow *f,
-                      const last_seen *old, int *reg_error) {
-        uint64_t dp = f->packets, db = f->bytes;
-        /* A counter that went down belongs to a new element: count it whole. */
-        if (old && f->packets >= old->packets && f->bytes >= old->bytes) {
-                dp -= old->packets;
-                db -= old->bytes;
-        }
-        uint64_t delta = kind == SV_FLOW_BYTES ? db : dp;
-        if (delta == 0)
-                return 0;
+static void count(pair *p, uint64_t bytes, uint64_t connections) {
+        p->bytes += bytes;
+        p->connections += connections;
+        if (bytes && p->m_bytes)
+                (void)sv_metric_add(p->m_bytes, (double)bytes);
+        if (connections && p->m_connections)
+                (void)sv_metric_add(p->m_connections, (double)connections);
+}
 
+/* The pair of a connection seen for the first time; NULL when the lookup says
+ * it is not ours. */
+static int pair_of(sv_flow_agg *a, const sv_ct_entry *e, pair **out, int *reg_error) {
+        sv_flow f;
         char source[SV_FLOW_NAME_MAX] = "", destination[SV_FLOW_NAME_MAX] = "";
-        if (a->cfg.lookup(f, source, destination, a->cfg.userdata) < 0)
+        if (sv_flow_from_ct(e, &f) < 0 ||
+            a->cfg.lookup(&f, source, destination, a->cfg.userdata) < 0) {
+                *out = NULL;
                 return 0;
+        }
         source[sizeof(source) - 1] = '\0';
         destination[sizeof(destination) - 1] = '\0';
+        return pair_for(a, source, destination, out, reg_error);
+}
 
-        pair *p = NULL;
-        int r = pair_for(a, source, destination, &p, reg_error);
+int sv_flow_agg_observe(sv_flow_agg *a, const sv_ct_entry *e) {
+        if (!a || !e)
+                return -EINVAL;
+        char key[64];
+        int r = conn_key(e, key, sizeof(key));
         if (r < 0)
                 return r;
-        if (kind == SV_FLOW_BYTES) {
-                p->bytes += delta;
-                if (p->m_bytes)
-                        (void)sv_metric_add(p->m_bytes, (double)delta);
-        } else {
-                p->connections += delta;
-                if (p->m_connections)
-                        (void)sv_metric_add(p->m_connections, (double)delta);
+        uint64_t bytes = e->has_counters ? e->bytes[0] + e->bytes[1] : 0;
+        tracked *t = sv_hashmap_get(a->tracked, key);
+        if (t && bytes < t->bytes) {
+                /* Counters that went down: another entry under a reused id. */
+                (void)sv_hashmap_remove(a->tracked, key, NULL);
+                free(t);
+                t = NULL;
         }
-        return 0;
-}
-
-int sv_flow_agg_feed(sv_flow_agg *a, const char *set, enum sv_flow_kind kind,
-                     const sv_nft_set_id *id, const sv_flow *flows, size_t n) {
-        if (!a || !set || (n && !flows) || (kind != SV_FLOW_BYTES && kind != SV_FLOW_CONNECTIONS))
-                return -EINVAL;
-        set_state *s = set_for(a, set);
-        if (!s)
-                return -ENOMEM;
-        /* Another instance of the set: nothing of what we saw is in it. */
-        bool same = s->keys && (id ? s->have_id && s->id.table_handle == id->table_handle &&
-                                                s->id.set_handle == id->set_handle
-                                   : !s->have_id);
-        if (!same)
-                set_state_clear(s);
-
-        if (n > SV_FLOW_KEYS_MAX)
-                n = SV_FLOW_KEYS_MAX; /* the rest is not counted */
-        _cleanup_(sv_hashmap_freep) sv_hashmap *keys = NULL;
-        _cleanup_free_ last_seen *values = calloc(n ? n : 1, sizeof(*values));
-        int r = values ? sv_hashmap_new(&keys) : -ENOMEM;
-        int error = 0, reg_error = 0;
-        size_t kept = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                const sv_flow *f = &flows[i];
-                char key[128];
-                if (flow_key(f, key, sizeof(key)) < 0)
-                        continue;
-                /* A key twice in one read (not from a kernel set) counts once. */
-                if (keys && sv_hashmap_get(keys, key))
-                        continue;
-                const last_seen *old = s->keys ? sv_hashmap_get(s->keys, key) : NULL;
-                int q = count_flow(a, kind, f, old, &reg_error);
-                if (q < 0 && error == 0)
-                        error = q;
-                if (r < 0)
-                        continue; /* not remembered: counted whole next time */
-                values[kept] = (last_seen){.packets = f->packets, .bytes = f->bytes};
-                q = sv_hashmap_put(keys, key, &values[kept], NULL);
-                if (q < 0) {
-                        if (error == 0)
-                                error = q;
-                        continue;
+        if (t) {
+                count(t->pair, bytes - t->bytes, 0);
+                if (e->destroyed) {
+                        (void)sv_hashmap_remove(a->tracked, key, NULL);
+                        free(t);
+                } else {
+                        t->bytes = bytes;
+                        t->dump = a->dump;
                 }
-                kept++;
-        }
-
-        set_state_clear(s);
-        if (r >= 0) {
-                s->keys = TAKE_PTR(keys);
-                s->values = TAKE_PTR(values);
-        } else if (error == 0) {
-                error = r;
-        }
-        s->have_id = id != NULL;
-        if (id)
-                s->id = *id;
-        return error ? error : reg_error;
-}
-
-/* ---- reading the kernel's sets ---------------------------------------- */
-
-typedef struct flow_vec {
-        sv_flow *v;
-        size_t n, alloc;
-} flow_vec;
-
-static int collect(const sv_flow *f, void *data) {
-        flow_vec *fv = data;
-        if (fv->n == SV_FLOW_KEYS_MAX)
                 return 0;
-        if (fv->n == fv->alloc) {
-                size_t a = fv->alloc ? 2 * fv->alloc : 64;
-                sv_flow *p = reallocarray(fv->v, a, sizeof(*p));
-                if (!p)
-                        return -ENOMEM;
-                fv->v = p;
-                fv->alloc = a;
         }
-        fv->v[fv->n++] = *f;
-        return 0;
+
+        /* First sight. Over the cap, a live entry waits for its destroy
+         * event to be counted whole: counting it now without remembering it
+         * would count it again at the next dump. */
+        if (!e->destroyed && sv_hashmap_size(a->tracked) >= a->cfg.max_tracked) {
+                a->untracked++;
+                return 0;
+        }
+        int reg_error = 0;
+        pair *p;
+        if ((r = pair_of(a, e, &p, &reg_error)) < 0)
+                return r;
+        if (!p)
+                return 0;
+        count(p, bytes, 1);
+        if (e->destroyed)
+                return reg_error;
+        _cleanup_free_ tracked *n = malloc(sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        *n = (tracked){.pair = p, .bytes = bytes, .dump = a->dump};
+        if ((r = sv_hashmap_put(a->tracked, key, n, NULL)) < 0)
+                return r;
+        TAKE_PTR(n);
+        return reg_error;
 }
 
-static int read_one(sv_flow_agg *a, sv_nft_ctx *ctx, const char *table, const char *set,
-                    enum sv_flow_kind kind) {
-        flow_vec fv = {0};
-        sv_nft_set_id id;
-        int r = -EAGAIN;
-        for (int attempt = 0; attempt < 2 && r == -EAGAIN; attempt++) {
-                fv.n = 0;
-                r = sv_flows_read(ctx, table, set, collect, &fv, &id);
+size_t sv_flow_agg_sweep(sv_flow_agg *a) {
+        if (!a)
+                return 0;
+        size_t it = 0, n = 0, gone = 0;
+        const char *k;
+        void *v;
+        /* A removal shifts entries (see sv_hashmap_next): collect, then remove. */
+        _cleanup_free_ char **keys = NULL;
+        while (sv_hashmap_next(a->tracked, &it, &k, &v)) {
+                if (((tracked *)v)->dump == a->dump)
+                        continue;
+                char **nk = reallocarray(keys, n + 1, sizeof(*keys));
+                if (!nk)
+                        break; /* the rest waits for the next sweep */
+                keys = nk;
+                if (!(keys[n] = strdup(k)))
+                        break;
+                n++;
         }
-        if (r == -ENOENT) /* no such set: it holds nothing */
-                r = sv_flow_agg_feed(a, set, kind, NULL, NULL, 0);
-        else if (r >= 0)
-                r = sv_flow_agg_feed(a, set, kind, &id, fv.v, fv.n);
-        free(fv.v);
-        return r;
+        for (size_t i = 0; i < n; i++) {
+                if (sv_hashmap_remove(a->tracked, keys[i], &v) == 0) {
+                        free(v);
+                        gone++;
+                }
+                free(keys[i]);
+        }
+        a->vanished += gone;
+        a->dump++;
+        return gone;
 }
 
-int sv_flow_agg_read(sv_flow_agg *a, sv_nft_ctx *ctx, const char *table) {
-        static const struct {
-                const char *set;
-                enum sv_flow_kind kind;
-        } sets[] = {
-                {"flows4", SV_FLOW_BYTES},
-                {"flows6", SV_FLOW_BYTES},
-                {"conns4", SV_FLOW_CONNECTIONS},
-                {"conns6", SV_FLOW_CONNECTIONS},
-        };
-        if (!a || !ctx || !table)
-                return -EINVAL;
-        int error = 0;
-        for (size_t i = 0; i < ARRAY_SIZE(sets); i++) {
-                int r = read_one(a, ctx, table, sets[i].set, sets[i].kind);
-                if (r < 0 && error == 0)
-                        error = r;
-        }
-        return error;
+void sv_flow_agg_get_stats(const sv_flow_agg *a, sv_flow_agg_stats *out) {
+        if (!out)
+                return;
+        *out = a ? (sv_flow_agg_stats){.tracked = sv_hashmap_size(a->tracked),
+                                       .vanished = a->vanished,
+                                       .untracked = a->untracked}
+                 : (sv_flow_agg_stats){0};
 }

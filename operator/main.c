@@ -106,7 +106,7 @@ static void usage(FILE *f) {
               "  --cluster-dns NS/NAME     the DNS Service every pod may reach (default "
               "kube-system/kube-dns)\n"
               "  --nflog-group N           NFLOG group for policy denials (default 70)\n"
-              "  --no-flow-counters        no per-connection L4 byte/connection counters\n"
+              "  --no-flow-counters        no per-connection L4 counters (from conntrack)\n"
               "  --render STATE.json       print the nftables ruleset of a saved state and exit;\n"
               "                            with --backend nftables also apply it (after\n"
               "                            --render-from PREV.json, to apply only the change)\n"
@@ -931,12 +931,10 @@ static int render_main(const options *o) {
         sv_backend_options bo = {.netns = o->netns,
                                  .default_deny = o->default_deny,
                                  .dns_service = o->dns_service,
-                                 .nflog_group = (uint16_t)o->nflog_group,
-                                 .flow_counters = o->flow_counters};
+                                 .nflog_group = (uint16_t)o->nflog_group};
         sv_render_config cfg = {.default_deny = o->default_deny,
                                 .dns_service = o->dns_service,
-                                .nflog_group = (uint16_t)o->nflog_group,
-                                .flow_counters = o->flow_counters};
+                                .nflog_group = (uint16_t)o->nflog_group};
         _cleanup_json_ json_t *state = NULL, *prev = NULL;
         _cleanup_ruleset_ sv_ruleset *rs = NULL;
         _cleanup_free_ char *text = NULL;
@@ -1008,8 +1006,7 @@ int main(int argc, char **argv) {
                            &(sv_backend_options){.netns = x.o.netns,
                                                  .default_deny = x.o.default_deny,
                                                  .dns_service = x.o.dns_service,
-                                                 .nflog_group = (uint16_t)x.o.nflog_group,
-                                                 .flow_counters = x.o.flow_counters},
+                                                 .nflog_group = (uint16_t)x.o.nflog_group},
                            &x.backend, &err) < 0 ||
             setup_informers(&x, &err) < 0) {
                 sv_log(SV_LOG_ERROR, "start-up failed", "error", err.message, NULL);
@@ -1035,6 +1032,9 @@ int main(int argc, char **argv) {
                 /* Enforcement does not depend on it: run, and say so. */
                 sv_log(SV_LOG_WARN, "no denial and L4 telemetry", "error", err.message, NULL);
                 sv_error_clear(&err);
+        } else if (x.telemetry && sv_telemetry_warning(x.telemetry)) {
+                sv_log(SV_LOG_WARN, "L4 telemetry", "error", sv_telemetry_warning(x.telemetry),
+                       NULL);
         }
         sv_httpd_config hc = {.addr = host,
                               .port = port,

@@ -24,12 +24,10 @@
 #define SPLIT_SCALE 10000u /* weights are exact to 1/10,000 */
 #define LOG_RATE 20        /* denials logged per second, node-wide, per direction */
 #define LOG_BURST 40
-#define FLOW_TIMEOUT_MS (600u * 1000u) /* idle entries go; read every 10 s */
-#define FLOW_SET_SIZE 65536
 
 /* ---- the model ---------------------------------------------------------- */
 
-typedef enum { KEY_ADDR, KEY_ADDR_PROTO_PORT, KEY_FLOW } key_kind;
+typedef enum { KEY_ADDR, KEY_ADDR_PROTO_PORT } key_kind;
 
 typedef struct elem {
         uint8_t key[KEY_MAX];
@@ -41,7 +39,7 @@ typedef struct mset {
         char name[NAME_MAX_LEN];
         int fam; /* 4 or 6 */
         key_kind kind;
-        bool vmap, dynamic;
+        bool vmap;
         elem *elems;
         size_t n, cap;
 } mset;
@@ -57,7 +55,6 @@ typedef enum {
         RK_SPLIT_DISPATCH,
         RK_WEIGHTED,
         RK_DNAT,
-        RK_FLOW,
 } rule_kind;
 
 typedef struct port_match {
@@ -85,7 +82,6 @@ typedef struct rule {
         size_t n_addrs;
         uint8_t proto;
         uint16_t port;
-        bool new_only;
         char *text;
 } rule;
 
@@ -331,29 +327,6 @@ static int rule_text(rule *r) {
                 }
                 if (e == 0)
                         e = sv_strbuf_appendf(&sb, " } : %u", r->port);
-                break;
-        case RK_FLOW:
-                /* Keyed by client . server . protocol . server port as the
-                 * packet shows them after DNAT, in both directions. */
-                if (r->new_only)
-                        e = sv_strbuf_appendf(
-                                &sb,
-                                "ct state new %s saddr @local%d update @%s { %s saddr "
-                                ". %s daddr . meta l4proto . th dport counter }",
-                                kw, r->fam, r->set, kw, kw);
-                else if (r->dst)
-                        e = sv_strbuf_appendf(
-                                &sb,
-                                "ct direction reply %s daddr @local%d update @%s { %s "
-                                "daddr . %s saddr . meta l4proto . th sport counter }",
-                                kw, r->fam, r->set, kw, kw);
-                else
-                        e = sv_strbuf_appendf(
-                                &sb,
-                                "ct direction original %s saddr @local%d update @%s { "
-                                "%s saddr . %s daddr . meta l4proto . th dport counter "
-                                "}",
-                                kw, r->fam, r->set, kw, kw);
                 break;
         }
         if (e < 0) {
@@ -1145,27 +1118,6 @@ static int base_chains(build *b) {
                 if ((e = chain_rule(c, &r)) < 0)
                         return e;
         }
-        if ((e = chain_finish(c)) < 0 || !b->cfg->flow_counters)
-                return e;
-
-        /* L4 counters where packets leave the node: only what policy let
-         * through counts, and before kube-proxy's masquerade (srcnat, 100). */
-        e = chain_add(rs, "account", &c);
-        if (e < 0)
-                return e;
-        c->type = "filter";
-        c->hook = NF_INET_POST_ROUTING;
-        c->prio = 0;
-        for (size_t f = 0; f < n_fams; f++) {
-                for (int v = 0; v < 3; v++) {
-                        /* bytes client->server, bytes server->client, new connections */
-                        rule r = {
-                                .kind = RK_FLOW, .fam = fams[f], .dst = v == 1, .new_only = v == 2};
-                        snprintf(r.set, sizeof(r.set), "%s%d", v == 2 ? "conns" : "flows", fams[f]);
-                        if ((e = chain_rule(c, &r)) < 0)
-                                return e;
-                }
-        }
         return chain_finish(c);
 }
 
@@ -1189,17 +1141,6 @@ static int declare_sets(build *b) {
                         int e = set_add(b->rs, name, fam, fixed[i].kind, fixed[i].vmap, &s);
                         if (e < 0)
                                 return e;
-                }
-                if (b->cfg->flow_counters && (fam == 4 || b->rs->dual)) {
-                        for (int n = 0; n < 2; n++) {
-                                char name[NAME_MAX_LEN];
-                                mset *s;
-                                snprintf(name, sizeof(name), "%s%d", n ? "conns" : "flows", fam);
-                                int e = set_add(b->rs, name, fam, KEY_FLOW, false, &s);
-                                if (e < 0)
-                                        return e;
-                                s->dynamic = true;
-                        }
                 }
         }
         return 0;
@@ -1296,9 +1237,6 @@ static const char *key_type_text(const mset *s) {
         case KEY_ADDR_PROTO_PORT:
                 return s->fam == 6 ? "ipv6_addr . inet_proto . inet_service"
                                    : "ipv4_addr . inet_proto . inet_service";
-        case KEY_FLOW:
-                return s->fam == 6 ? "ipv6_addr . ipv6_addr . inet_proto . inet_service"
-                                   : "ipv4_addr . ipv4_addr . inet_proto . inet_service";
         }
         return "?";
 }
@@ -1336,11 +1274,6 @@ int sv_ruleset_text(const sv_ruleset *rs, char **out) {
                 const mset *s = &rs->sets[i];
                 e = sv_strbuf_appendf(&sb, "\t%s %s {\n\t\ttype %s%s\n", s->vmap ? "map" : "set",
                                       s->name, key_type_text(s), s->vmap ? " : verdict" : "");
-                if (e == 0 && s->dynamic)
-                        e = sv_strbuf_appendf(&sb,
-                                              "\t\tsize %u\n\t\tflags dynamic,timeout\n\t\ttimeout "
-                                              "%us\n\t\tcounter\n",
-                                              FLOW_SET_SIZE, FLOW_TIMEOUT_MS / 1000);
                 if (e == 0 && s->n) {
                         e = sv_strbuf_appends(&sb, "\t\telements = { ");
                         for (size_t j = 0; e == 0 && j < s->n; j++) {
@@ -1401,22 +1334,10 @@ static void set_decl(const mset *s, sv_nft_set_decl *d) {
                                             SV_NFT_TYPE_INET_SERVICE);
                 d->key_len = n + 8;
                 break;
-        case KEY_FLOW:
-                d->key_type =
-                        SV_NFT_CONCAT(SV_NFT_CONCAT(SV_NFT_CONCAT(ip, ip), SV_NFT_TYPE_INET_PROTO),
-                                      SV_NFT_TYPE_INET_SERVICE);
-                d->key_len = 2 * n + 8;
-                break;
         }
         if (s->vmap) {
                 d->flags |= NFT_SET_MAP;
                 d->data_type = NFT_DATA_VERDICT;
-        }
-        if (s->dynamic) {
-                d->flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
-                d->size = FLOW_SET_SIZE;
-                d->timeout_ms = FLOW_TIMEOUT_MS;
-                d->counter = true;
         }
 }
 
@@ -1616,33 +1537,6 @@ static int rule_exprs(sv_nft_batch *b, struct nftnl_rule *nr, const rule *r, uin
                 return sv_nft_expr_dnat(nr, r->fam == 6 ? NFPROTO_IPV6 : NFPROTO_IPV4, NFT_REG_1,
                                         NFT_REG_2);
         }
-        case RK_FLOW: {
-                char local[NAME_MAX_LEN];
-                snprintf(local, sizeof(local), "local%d", r->fam);
-                bool reply = r->dst;
-                if (r->new_only) {
-                        uint32_t mask = NF_CT_STATE_BIT(IP_CT_NEW), zero = 0;
-                        if ((e = sv_nft_expr_ct(nr, NFT_REG_1, NFT_CT_STATE, -1)) ||
-                            (e = sv_nft_expr_mask_reg(nr, NFT_REG_1, &mask, 4)) ||
-                            (e = sv_nft_expr_cmp_reg(nr, NFT_REG_1, NFT_CMP_NEQ, &zero, 4)))
-                                return e;
-                } else {
-                        uint8_t dir = reply ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
-                        if ((e = sv_nft_expr_ct(nr, NFT_REG_1, NFT_CT_DIRECTION, -1)) ||
-                            (e = sv_nft_expr_cmp_reg(nr, NFT_REG_1, NFT_CMP_EQ, &dir, 1)))
-                                return e;
-                }
-                /* The client is the source in the original direction. */
-                if ((e = nfproto(nr, r->fam)) || (e = load_addr(nr, NFT_REG_1, r->fam, reply)) ||
-                    (e = sv_nft_expr_lookup(nr, NFT_REG_1, NO_DATA, local, 0)) ||
-                    (e = load_addr(nr, REG32(0), r->fam, reply)) ||
-                    (e = load_addr(nr, REG32(L / 4), r->fam, !reply)) ||
-                    (e = sv_nft_expr_meta_to(nr, REG32(2 * L / 4), NFT_META_L4PROTO)) ||
-                    (e = sv_nft_expr_payload_to(nr, REG32(2 * L / 4 + 1),
-                                                NFT_PAYLOAD_TRANSPORT_HEADER, reply ? 0 : 2, 2)))
-                        return e;
-                return sv_nft_expr_dynset_update(nr, r->set, NFT_REG_1, true);
-        }
         }
         return -EINVAL;
 }
@@ -1697,8 +1591,7 @@ static int table_msg(sv_nft_batch *b, uint16_t type) {
 }
 
 static bool same_decl(const mset *a, const mset *b) {
-        return a->fam == b->fam && a->kind == b->kind && a->vmap == b->vmap &&
-               a->dynamic == b->dynamic;
+        return a->fam == b->fam && a->kind == b->kind && a->vmap == b->vmap;
 }
 
 static bool same_hook(const chain *a, const chain *b) {
@@ -1811,8 +1704,6 @@ int sv_ruleset_diff(const sv_ruleset *from, const sv_ruleset *to, sv_nft_batch *
         for (int del = 1; del >= 0; del--) {
                 for (size_t i = 0; e == 0 && i < to->n_sets; i++) {
                         const mset *n = &to->sets[i], *o = set_find(from, n->name);
-                        if (n->dynamic)
-                                continue; /* the kernel fills these */
                         if (!o) {
                                 if (del)
                                         continue;

@@ -19,7 +19,6 @@ typedef struct sv_render_config {
         bool default_deny;       /* the mesh-wide default for ingress */
         const char *dns_service; /* "namespace/name" of the cluster DNS Service */
         uint16_t nflog_group;    /* where denials are logged */
-        bool flow_counters;      /* per-connection L4 counters (flows/conns sets) */
 } sv_render_config;
 
 typedef struct sv_ruleset sv_ruleset;

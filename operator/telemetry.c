@@ -5,13 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "base/hashmap.h"
 #include "nft/ctx.h"
 #include "nft/netns.h"
 #include "operator/addrbook.h"
+#include "operator/conntrack.h"
 #include "operator/flows.h"
-#include "operator/render.h"
 
 #define DENIALS_HELP                                                                               \
         "Connections refused by policy, by direction, source workload and destination service "    \
@@ -19,14 +21,19 @@
 
 struct sv_telemetry {
         sv_metrics *metrics;
+        int epfd; /* both sockets below, for the caller's poll */
         sv_nflog *nflog;
-        sv_nft_ctx *nft; /* for reading the counter sets */
+        sv_nft_ctx *nft;         /* for dumping the conntrack table */
+        sv_ct_events *ct_events; /* conntrack destroy events */
         sv_flow_agg *flows;
         sv_addrbook *book;
+        sv_hashmap *local;   /* addresses of the node's pods: the clients we count */
         sv_hashmap *denials; /* "dir\tsrc\tdst" -> sv_metric */
         sv_metric *denials_other[2];
-        sv_metric *lost;
+        sv_metric *lost, *ct_overruns, *ct_vanished;
+        uint64_t ct_overruns_seen;
         int64_t flows_due;
+        char warning[256]; /* for the caller's log, "" when none */
 };
 
 typedef struct open_args {
@@ -34,19 +41,30 @@ typedef struct open_args {
         bool flows;
         sv_nflog **nflog;
         sv_nft_ctx **nft;
+        sv_ct_events **ct_events;
+        int acct; /* the result of turning accounting on */
 } open_args;
 
-/* Netlink sockets belong to the namespace they are made in. */
+/* Netlink sockets belong to the namespace they are made in, and so does the
+ * accounting sysctl. */
 static int open_sockets(void *userdata) {
         open_args *a = userdata;
         int r = sv_nflog_open(a->group, a->nflog);
-        if (r == 0 && a->flows)
+        if (r == 0 && a->flows) {
+                a->acct = sv_ct_enable_accounting();
                 r = sv_nft_ctx_open(a->nft);
+                if (r == 0)
+                        r = sv_ct_events_open(a->ct_events);
+        }
         return r;
 }
 
+/* Only connections whose client is a pod of this node count here: the
+ * server's node sees the same connection and leaves it to the client's. */
 static int flow_names(const sv_flow *f, char *source, char *destination, void *userdata) {
         const sv_telemetry *t = userdata;
+        if (!t->local || !sv_hashmap_get(t->local, f->src))
+                return -ENOENT;
         snprintf(source, SV_FLOW_NAME_MAX, "%s", sv_addrbook_workload(t->book, f->src));
         snprintf(destination, SV_FLOW_NAME_MAX, "%s", sv_addrbook_service(t->book, f->dst));
         return 0;
@@ -55,16 +73,39 @@ static int flow_names(const sv_flow *f, char *source, char *destination, void *u
 int sv_telemetry_new(const char *netns, uint16_t nflog_group, bool flow_counters, sv_metrics *m,
                      sv_telemetry **out, sv_error *err) {
         _cleanup_(sv_telemetry_freep) sv_telemetry *t = calloc(1, sizeof(*t));
-        if (!t || sv_hashmap_new(&t->denials) < 0)
+        if (!t)
+                return -ENOMEM;
+        t->epfd = -1;
+        if (sv_hashmap_new(&t->denials) < 0)
                 return -ENOMEM;
         t->metrics = m;
-        open_args a = {
-                .group = nflog_group, .flows = flow_counters, .nflog = &t->nflog, .nft = &t->nft};
+        open_args a = {.group = nflog_group,
+                       .flows = flow_counters,
+                       .nflog = &t->nflog,
+                       .nft = &t->nft,
+                       .ct_events = &t->ct_events};
         int r = netns && *netns ? sv_netns_run(netns, open_sockets, &a) : open_sockets(&a);
-        if (r < 0)
+        if (r < 0 && !t->nflog)
                 return sv_errorf(err, r, SV_CODE_IO,
                                  "NFLOG group %u%s: %s (is another program bound to it?)",
                                  nflog_group, r == -EPERM ? " is taken" : "", strerror(-r));
+        if (r < 0)
+                return sv_errorf(err, r, SV_CODE_IO, "conntrack: %s", strerror(-r));
+        if (flow_counters && a.acct < 0)
+                snprintf(t->warning, sizeof(t->warning),
+                         "conntrack accounting could not be turned on "
+                         "(net.netfilter.nf_conntrack_acct: %s): connections are counted, "
+                         "bytes are not",
+                         strerror(-a.acct));
+        t->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (t->epfd < 0)
+                return negative_errno();
+        int fds[2] = {sv_nflog_fd(t->nflog), t->ct_events ? sv_ct_events_fd(t->ct_events) : -1};
+        for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+                struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+                if (fds[i] >= 0 && epoll_ctl(t->epfd, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+                        return negative_errno();
+        }
         if (flow_counters) {
                 sv_flow_agg_config cfg = {.lookup = flow_names, .userdata = t, .metrics = m};
                 if ((r = sv_flow_agg_new(&cfg, &t->flows)) < 0)
@@ -81,6 +122,16 @@ int sv_telemetry_new(const char *netns, uint16_t nflog_group, bool flow_counters
                                     "NFLOG records lost to a full socket buffer.", NULL,
                                     &t->lost)) < 0)
                 return r;
+        if (flow_counters &&
+            ((r = sv_metrics_counter(m, "selvedge_l4_event_overruns_total",
+                                     "Times the conntrack destroy-event queue overflowed: the last "
+                                     "bytes of connections that ended then may be missing.",
+                                     NULL, &t->ct_overruns)) < 0 ||
+             (r = sv_metrics_counter(m, "selvedge_l4_connections_vanished_total",
+                                     "Connections gone without their destroy event: their bytes "
+                                     "since the previous read are not counted.",
+                                     NULL, &t->ct_vanished)) < 0))
+                return r;
         *out = TAKE_PTR(t);
         return 0;
 }
@@ -88,17 +139,25 @@ int sv_telemetry_new(const char *netns, uint16_t nflog_group, bool flow_counters
 sv_telemetry *sv_telemetry_free(sv_telemetry *t) {
         if (!t)
                 return NULL;
+        if (t->epfd >= 0)
+                close(t->epfd);
         sv_nflog_free(t->nflog);
+        sv_ct_events_free(t->ct_events);
         sv_nft_ctx_close(t->nft);
         sv_flow_agg_free(t->flows);
         sv_addrbook_free(t->book);
+        sv_hashmap_free(t->local);
         sv_hashmap_free(t->denials); /* the metrics belong to the registry */
         free(t);
         return NULL;
 }
 
+const char *sv_telemetry_warning(const sv_telemetry *t) {
+        return t && t->warning[0] ? t->warning : NULL;
+}
+
 int sv_telemetry_fd(const sv_telemetry *t) {
-        return sv_nflog_fd(t->nflog);
+        return t ? t->epfd : -EBADF;
 }
 
 typedef struct drain_ctx {
@@ -145,6 +204,26 @@ static int on_packet(const sv_nflog_packet *p, void *userdata) {
         return 0;
 }
 
+static int on_ct(const sv_ct_entry *e, void *userdata) {
+        sv_telemetry *t = userdata;
+        int r = sv_flow_agg_observe(t->flows, e);
+        return r == -ENOMEM ? r : 0; /* a metric not registered still counts */
+}
+
+/* Destroy events: the final counters of connections that ended. */
+static int drain_ct_events(sv_telemetry *t) {
+        if (!t->ct_events)
+                return 0;
+        int r = sv_ct_events_read(t->ct_events, on_ct, t);
+        sv_ct_events_stats st;
+        sv_ct_events_get_stats(t->ct_events, &st);
+        if (st.overruns > t->ct_overruns_seen) {
+                sv_metric_add(t->ct_overruns, (double)(st.overruns - t->ct_overruns_seen));
+                t->ct_overruns_seen = st.overruns;
+        }
+        return r < 0 ? r : 0;
+}
+
 int sv_telemetry_drain(sv_telemetry *t, sv_denial_fn fn, void *userdata) {
         drain_ctx c = {.t = t, .fn = fn, .userdata = userdata};
         sv_nflog_stats before, after;
@@ -153,7 +232,25 @@ int sv_telemetry_drain(sv_telemetry *t, sv_denial_fn fn, void *userdata) {
         sv_nflog_get_stats(t->nflog, &after);
         if (after.overruns > before.overruns)
                 sv_metric_add(t->lost, (double)(after.overruns - before.overruns));
-        return r < 0 ? r : 0;
+        int q = drain_ct_events(t);
+        return r < 0 ? r : q;
+}
+
+int sv_telemetry_read_flows(sv_telemetry *t) {
+        if (!t || !t->flows)
+                return -EINVAL;
+        /* Events first: a connection that ended before the dump is not in
+         * it. After the dump, the events of those that ended during it, so
+         * that the sweep only forgets what truly vanished. */
+        int r = drain_ct_events(t);
+        int d = sv_ct_dump(t->nft, on_ct, t);
+        int q = drain_ct_events(t);
+        if (d < 0)
+                return d; /* no sweep: an incomplete dump says nothing of the missing */
+        size_t gone = sv_flow_agg_sweep(t->flows);
+        if (gone)
+                sv_metric_add(t->ct_vanished, (double)gone);
+        return r < 0 ? r : q;
 }
 
 int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err) {
@@ -162,8 +259,8 @@ int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err) {
         if (now_ms < t->flows_due)
                 return t->flows_due;
         t->flows_due = now_ms + SV_TELEMETRY_READ_MS;
-        int r = sv_flow_agg_read(t->flows, t->nft, SV_RENDER_TABLE);
-        if (r < 0 && r != -ENOENT)
+        int r = sv_telemetry_read_flows(t);
+        if (r < 0)
                 sv_errorf(err, r, SV_CODE_IO, "reading the L4 counters: %s", strerror(-r));
         return t->flows_due;
 }
@@ -173,7 +270,27 @@ int sv_telemetry_set_state(sv_telemetry *t, const json_t *state) {
         int r = sv_addrbook_build(state, &book);
         if (r < 0)
                 return r;
+        _cleanup_(sv_hashmap_freep) sv_hashmap *local = NULL;
+        if (t->flows) {
+                if ((r = sv_hashmap_new(&local)) < 0) {
+                        sv_addrbook_free(book);
+                        return r;
+                }
+                size_t i, j;
+                json_t *lp, *ip;
+                json_array_foreach (json_object_get(state, "localPods"), i, lp)
+                        json_array_foreach (json_object_get(lp, "ips"), j, ip)
+                                if (json_is_string(ip) &&
+                                    (r = sv_hashmap_put(local, json_string_value(ip), t, NULL)) <
+                                            0 &&
+                                    r != -EINVAL) {
+                                        sv_addrbook_free(book);
+                                        return r;
+                                }
+        }
         sv_addrbook_free(t->book);
         t->book = book;
+        sv_hashmap_free(t->local);
+        t->local = TAKE_PTR(local);
         return 0;
 }

@@ -207,24 +207,3 @@ int sv_nft_expr_log(struct nftnl_rule *r, const char *prefix, uint16_t group) {
         }
         return add(r, e);
 }
-
-int sv_nft_expr_dynset_update(struct nftnl_rule *r, const char *set, uint32_t sreg, bool count) {
-        struct nftnl_expr *e = nftnl_expr_alloc("dynset");
-        if (!e)
-                return -ENOMEM;
-        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
-        nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg);
-        if (nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set) < 0) {
-                nftnl_expr_free(e);
-                return -ENOMEM;
-        }
-        if (count) {
-                struct nftnl_expr *c = nftnl_expr_alloc("counter");
-                if (!c) {
-                        nftnl_expr_free(e);
-                        return -ENOMEM;
-                }
-                nftnl_expr_set(e, NFTNL_EXPR_DYNSET_EXPR, c, 0);
-        }
-        return add(r, e);
-}

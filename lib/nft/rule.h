@@ -62,6 +62,3 @@ int sv_nft_expr_jump(struct nftnl_rule *r, int verdict, const char *chain);
 int sv_nft_expr_dnat(struct nftnl_rule *r, uint32_t family, uint32_t reg_addr, uint32_t reg_port);
 int sv_nft_expr_limit(struct nftnl_rule *r, uint64_t per_second, uint32_t burst);
 int sv_nft_expr_log(struct nftnl_rule *r, const char *prefix, uint16_t group);
-/* Adds or refreshes the element keyed by sreg in a dynamic set, with a
- * counter on the element when count is set. */
-int sv_nft_expr_dynset_update(struct nftnl_rule *r, const char *set, uint32_t sreg, bool count);

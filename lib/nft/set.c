@@ -27,8 +27,6 @@ struct nftnl_set *sv_nft_set_new(uint32_t family, const char *table, const sv_nf
         }
         if (d->size)
                 nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, d->size);
-        if (d->timeout_ms)
-                nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, d->timeout_ms);
         if (d->key_host_order) {
                 /* nft's byte order numbers: 1 host, 2 big-endian. */
                 struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(64);
@@ -41,12 +39,6 @@ struct nftnl_set *sv_nft_set_new(uint32_t family, const char *table, const sv_nf
                 nftnl_udata_buf_free(u);
                 if (!ok)
                         goto fail;
-        }
-        if (d->counter) {
-                struct nftnl_expr *c = nftnl_expr_alloc("counter");
-                if (!c)
-                        goto fail;
-                nftnl_set_add_expr(s, c);
         }
         return s;
 fail:

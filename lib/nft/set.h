@@ -37,8 +37,6 @@ typedef struct sv_nft_set_decl {
         uint32_t key_type, key_len;
         uint32_t data_type, data_len; /* maps; NFT_DATA_VERDICT for verdict maps */
         uint32_t size;                /* 0: unbounded */
-        uint64_t timeout_ms;          /* dynamic sets */
-        bool counter;                 /* each element carries a counter */
         /* The key is an integer in host byte order (numgen's value): recorded
          * for `nft list`, which otherwise prints it as big-endian. */
         bool key_host_order;

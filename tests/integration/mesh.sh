@@ -515,6 +515,18 @@ kp1=$(mesh_kube_proxy_hits 1 prod_reviews/http)
 if [ "$kp1" = "$kp0" ]; then t_pass "i: split connections never reached kube-proxy's DNAT (our NAT runs first)"; else
 	t_fail "i: split connections never reached kube-proxy's DNAT" "kube-proxy's reviews rule counted $((kp1 - kp0)) new connections"
 fi
+# The L4 counters of the client's node (conntrack, read every 10 s) see the
+# same split: connections by backend Service, as the answers came.
+l4() { mesh_metrics "$1" | awk -v s="selvedge_l4_$2_total{source=\"$3\",destination=\"$4\"}" '$1 == s { print $2 }'; }
+l4_seen() { [ "$(l4 1 connections dev/dev-client prod/reviews-v1)" = "$v1" ]; }
+if wait_for 15 l4_seen && [ "$(l4 1 connections dev/dev-client prod/reviews-v2)" = "$v2" ] &&
+	[ -z "$(l4 1 connections dev/dev-client prod/reviews-v3)" ] &&
+	[ "$(l4 1 bytes dev/dev-client prod/reviews-v1)" -gt "$v1" ]; then
+	t_pass "i: n1's L4 counters: $v1 connections to reviews-v1, $v2 to reviews-v2 ($(l4 1 bytes dev/dev-client prod/reviews-v1) and $(l4 1 bytes dev/dev-client prod/reviews-v2) bytes), none to reviews-v3"
+else
+	t_fail "i: n1's L4 counters show the split's connections by backend" "answers: v1=$v1 v2=$v2 v3=$v3" \
+		"$(mesh_metrics 1 | grep '^selvedge_l4_')"
+fi
 res=$(mesh_many dev-b $REVIEWS_IP 80 200)
 v1=$(answered "reviews-v1-")
 n=$(answered "reviews-v[123]-")
@@ -635,17 +647,10 @@ for s in web gateway reviews reviews-v1 reviews-v2 reviews-v3; do
 done
 kubectl -n kube-system delete service kube-dns >/dev/null
 kubectl -n kube-system delete endpointslice kube-dns-mesh >/dev/null
-# Elements of the table's sets and maps that name pods and Services; the
-# per-connection accounting sets (dynamic, with a timeout, which is all nft's
-# JSON shows of them) age out on their own.
-JQ_DYNAMIC='def dynamic: (.flags // []) | (index("dynamic") != null or index("timeout") != null);'
+# Elements of the table's sets and maps: they name pods and Services.
 elements() {
 	mesh_nx "$1" nft -j list table inet selvedge 2>/dev/null |
-		jq "$JQ_DYNAMIC"' [.nftables[] | (.set // .map)? // empty | select(dynamic | not) | .elem // [] | length] | add // 0'
-}
-flow_entries() {
-	mesh_nx "$1" nft -j list table inet selvedge 2>/dev/null |
-		jq "$JQ_DYNAMIC"' [.nftables[] | .set? // empty | select(dynamic) | .elem // [] | length] | add // 0'
+		jq '[.nftables[] | (.set // .map)? // empty | .elem // [] | length] | add // 0'
 }
 no_elements() { [ "$(elements "$1")" = 0 ]; }
 guard_chains() {
@@ -655,7 +660,6 @@ guard_chains() {
 cni_records() { find "$MESH_DIR/n$1/cni/pods" -name '*.json' 2>/dev/null | wc -l; }
 for n in 1 2; do
 	check "j: n$n: no pod or Service left in the operator's table" wait_for 10 no_elements "$n"
-	echo "# j: n$n: per-connection accounting entries still ageing out: $(flow_entries "$n")"
 	check_output "j: n$n: no guard chain left" '^0$' guard_chains "$n"
 	check_output "j: n$n: no CNI record left" '^0$' cni_records "$n"
 	if mesh_operator_stop "$n"; then t_pass "j: operator on n$n stops cleanly (exit 0)"; else

@@ -6,11 +6,13 @@
 #  - NFLOG (operator/nflog.c): packets a rule logs to group 70 arrive with their
 #    prefix, family, addresses, protocol and ports; the group is exclusive and
 #    released when its reader exits.
-#  - Flows (operator/flows.c, lib/nft/setelem.c): the dynamic sets flows4/6 and
-#    conns4/6, updated from input and output as docs/nftables.md has them,
-#    read back with the counters `nft list set` shows; the aggregator's totals
-#    grow by what the kernel counted, through expiry (a flushed set), counter
-#    restarts and a rebuilt table.
+#  - L4 counters (operator/conntrack.c, operator/flows.c, operator/telemetry.c):
+#    in the client's namespace, a dump of the conntrack table shows what
+#    /proc/net/nf_conntrack shows, counters included once the telemetry turned
+#    accounting on; destroy events carry the final counters; the telemetry's
+#    totals per (workload, Service) are the kernel's bytes, through DNAT,
+#    counting only clients of "this node", connections ending between dumps
+#    included, nothing twice.
 # Needs root (network namespaces, nftables) and socat.
 set -u
 # shellcheck source=tests/lib/harness.sh
@@ -59,60 +61,14 @@ done
 ip -n "$A" link set "a-$TAG" up
 ip -n "$B" link set "b-$TAG" up
 
-# The telemetry part of docs/nftables.md's table, on input and output here (the
-# operator has it on forward). `ct original proto-dst` has no type of its own:
-# nft 1.0.6 types it from the transport protocol of the rule (meta l4proto),
-# hence one rule per protocol; the set's `counter` gives every element a
-# counter, as does `counter` inside the braces.
+# The denial part of docs/nftables.md's table, on input here (the operator
+# has it on forward).
 cat >"$DIR/table.nft" <<'NFT'
 table inet selvedge {
-	set flows4 {
-		type ipv4_addr . ipv4_addr . inet_proto . inet_service
-		flags dynamic,timeout
-		timeout 1h
-		size 65536
-		counter
-	}
-	set conns4 {
-		type ipv4_addr . ipv4_addr . inet_proto . inet_service
-		flags dynamic,timeout
-		timeout 1h
-		size 65536
-		counter
-	}
-	set flows6 {
-		type ipv6_addr . ipv6_addr . inet_proto . inet_service
-		flags dynamic,timeout
-		timeout 1h
-		size 65536
-		counter
-	}
-	set conns6 {
-		type ipv6_addr . ipv6_addr . inet_proto . inet_service
-		flags dynamic,timeout
-		timeout 1h
-		size 65536
-		counter
-	}
-	chain telemetry {
-		meta l4proto tcp update @flows4 { ct original ip saddr . ct original ip daddr . ct original protocol . ct original proto-dst counter }
-		meta l4proto udp update @flows4 { ct original ip saddr . ct original ip daddr . ct original protocol . ct original proto-dst counter }
-		meta l4proto tcp update @flows6 { ct original ip6 saddr . ct original ip6 daddr . ct original protocol . ct original proto-dst counter }
-		meta l4proto udp update @flows6 { ct original ip6 saddr . ct original ip6 daddr . ct original protocol . ct original proto-dst counter }
-		ct state new meta l4proto tcp update @conns4 { ct original ip saddr . ct original ip daddr . ct original protocol . ct original proto-dst counter }
-		ct state new meta l4proto udp update @conns4 { ct original ip saddr . ct original ip daddr . ct original protocol . ct original proto-dst counter }
-		ct state new meta l4proto tcp update @conns6 { ct original ip6 saddr . ct original ip6 daddr . ct original protocol . ct original proto-dst counter }
-		ct state new meta l4proto udp update @conns6 { ct original ip6 saddr . ct original ip6 daddr . ct original protocol . ct original proto-dst counter }
-	}
 	chain input {
 		type filter hook input priority filter; policy accept;
 		meta l4proto { tcp, udp } th dport 9999 log prefix "selvedge-in" group 70 drop
 		icmp type echo-request log prefix "selvedge-icmp" group 70
-		jump telemetry
-	}
-	chain output {
-		type filter hook output priority filter; policy accept;
-		jump telemetry
 	}
 }
 NFT
@@ -170,160 +126,159 @@ else
 	t_fail "the group is free again once its reader exits" "$(cat "$DIR/nflog2.out")"
 fi
 
-# ---- flows ---------------------------------------------------------------
-ip netns exec "$B" socat -u TCP4-LISTEN:8080,fork,reuseaddr OPEN:/dev/null >/dev/null 2>&1 &
-PIDS+=($!)
-ip netns exec "$B" socat -u TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=1 OPEN:/dev/null >/dev/null 2>&1 &
-PIDS+=($!)
-ip netns exec "$B" socat -u UDP4-RECV:5353 OPEN:/dev/null >/dev/null 2>&1 &
-PIDS+=($!)
-wait_for 5 sh -c "ip netns exec $B ss -Hltn | grep -q ':8080'"
-
-# send BYTES [socat address]: BYTES of zeros over one connection.
-send() { head -c "$1" /dev/zero | ina socat -u - "${2:-TCP4:10.199.0.2:8080}"; }
-
-# The kernel's view: "packets bytes" of one element, from nft's JSON.
-nft_elem() {
-	inb nft -j list set inet selvedge "$1" | jq -r --arg src "$2" --arg port "$3" \
-		'.nftables[].set? // empty | .elem[]? | .elem | select(.val.concat[0] == $src and .val.concat[3] == ($port | tonumber)) | "\(.counter.packets) \(.counter.bytes)"'
+# ---- L4 counters from conntrack ------------------------------------------
+# A is "the node" of the client pod 10.199.0.1 / fd99::1: its conntrack runs
+# (a ct rule), and a cluster IP 10.96.0.10:80 is DNATed to the server's 8080,
+# as kube-proxy or a split would.
+ina ip route add 10.96.0.0/24 dev "a-$TAG"
+cat >"$DIR/node.nft" <<'NFT'
+table inet selvedge_test {
+	chain output {
+		type filter hook output priority filter; policy accept;
+		ct state new counter
+	}
+	chain nat_output {
+		type nat hook output priority -100; policy accept;
+		ip daddr 10.96.0.10 tcp dport 80 dnat ip to 10.199.0.2:8080
+	}
 }
-# Ours: "packets bytes" of the same element, through sv_flows_read.
-our_elem() {
-	inb "$DRIVER" flows selvedge "$1" | awk -v src="$2" -v port="$3" \
-		'{ for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } }
-		 f["src"] == src && f["dport"] == port { print f["packets"], f["bytes"] }'
-}
-same_as_nft() { [ -n "$(nft_elem "$@")" ] && [ "$(nft_elem "$@")" = "$(our_elem "$@")" ]; }
+NFT
+check "the client's node table loads" ina nft -f "$DIR/node.nft"
+cat >"$DIR/state.json" <<'JSON'
+{"localPods": [{"ips": ["10.199.0.1", "fd99::1"]}],
+ "identities": {"10.199.0.1": "dev/client", "fd99::1": "dev/client",
+                "10.199.0.2": "prod/server", "fd99::2": "prod/server"},
+ "services": [{"namespace": "prod", "name": "server", "clusterIPs": ["10.96.0.10"],
+               "endpoints": [{"ip": "10.199.0.2"}, {"ip": "fd99::2"}]}]}
+JSON
+inb socat -u TCP4-LISTEN:8080,fork,reuseaddr OPEN:/dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+inb socat -u TCP6-LISTEN:8080,fork,reuseaddr,ipv6only=1 OPEN:/dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+inb socat -u UDP4-RECV:5353 OPEN:/dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+ina socat -u TCP4-LISTEN:9000,fork,reuseaddr OPEN:/dev/null >/dev/null 2>&1 &
+PIDS+=($!)
+wait_for 5 sh -c "ip netns exec $B ss -Hltn | grep -q ':8080' && ip netns exec $A ss -Hltn | grep -q ':9000'"
 
-for _ in 1 2 3; do send 10000; done
-send 3000 'TCP6:[fd99::2]:8080'
-ina socat -u - UDP4-SENDTO:10.199.0.2:5353 <<<"hello" 2>/dev/null
-sleep 0.3 # the last FIN/ACKs
-
-if wait_for 3 same_as_nft flows4 10.199.0.1 8080; then
-	t_pass "flows4, TCP: our counters are nft's ($(our_elem flows4 10.199.0.1 8080))"
-else
-	t_fail "flows4, TCP: our counters are nft's" "nft: $(nft_elem flows4 10.199.0.1 8080)" \
-		"ours: $(our_elem flows4 10.199.0.1 8080)" "$(inb "$DRIVER" flows selvedge flows4 2>&1)"
-fi
-read -r pk by <<<"$(our_elem flows4 10.199.0.1 8080)"
-if [ "${by:-0}" -gt 30000 ] && [ "${pk:-0}" -ge 12 ]; then
-	t_pass "flows4 counts both directions of the 3 connections: $pk packets, $by bytes"
-else
-	t_fail "flows4 counts both directions of the 3 connections" "packets=$pk bytes=$by"
-fi
-check_output "flows4, UDP: 1 packet of 20 + 8 + 6 bytes" \
-	'^family=4 src=10.199.0.1 dst=10.199.0.2 proto=17 dport=5353 packets=1 bytes=34$' \
-	inb "$DRIVER" flows selvedge flows4
-check_output "conns4: 3 connections opened (SYNs in state new)" \
-	'^family=4 src=10.199.0.1 dst=10.199.0.2 proto=6 dport=8080 packets=3 ' \
-	inb "$DRIVER" flows selvedge conns4
-if wait_for 3 same_as_nft flows6 fd99::1 8080; then
-	t_pass "flows6 (40-byte keys): our counters are nft's ($(our_elem flows6 fd99::1 8080))"
-else
-	t_fail "flows6 (40-byte keys): our counters are nft's" "nft: $(nft_elem flows6 fd99::1 8080)" \
-		"ours: $(our_elem flows6 fd99::1 8080)"
-fi
-check_output "conns6: 1 connection" \
-	'^family=6 src=fd99::1 dst=fd99::2 proto=6 dport=8080 packets=1 ' \
-	inb "$DRIVER" flows selvedge conns6
-check_fails_with "a set that does not exist is ENOENT" "No such file" \
-	inb "$DRIVER" flows selvedge nosuch
-
-# ---- the aggregator, across reads -------------------------------------------
-coproc AGG { exec ip netns exec "$B" "$DRIVER" agg selvedge metrics 2>&1; }
-# agg_read: one read; prints the driver's answer up to "end".
-agg_read() {
+acct=$(ina sysctl -n net.netfilter.nf_conntrack_acct)
+coproc AGG { exec ip netns exec "$A" "$DRIVER" agg "$DIR/state.json" 71 2>&1; }
+# agg CMD: one command ("read" or "drain"); prints the answer up to "end".
+agg() {
 	local line
-	echo read >&"${AGG[1]}"
-	while IFS= read -r -t 5 line <&"${AGG[0]}"; do
+	echo "$1" >&"${AGG[1]}"
+	while IFS= read -r -t 10 line <&"${AGG[0]}"; do
 		[ "$line" = end ] && return 0
 		printf '%s\n' "$line"
 	done
 	return 1
 }
-# The kernel's bytes of the TCP element (0 when there is none).
-kbytes() { local v; v=$(nft_elem flows4 10.199.0.1 8080); v=${v#* }; echo "${v:-0}"; }
-kconns() { local v; v=$(nft_elem conns4 10.199.0.1 8080); v=${v% *}; echo "${v:-0}"; }
-TOTAL_RE='^total source=src-10.199.0.1 destination=dst-10.199.0.2:8080'
-
-out=$(agg_read)
-expect_b=$(kbytes)
-expect_c=$(kconns)
-check_output "first read: the totals are the kernel's counters" \
-	"$TOTAL_RE bytes=$expect_b connections=$expect_c\$" echo "$out"
-check_output "and are exported as selvedge_l4_bytes_total" \
-	"^metric selvedge_l4_bytes_total\\{source=\"src-10.199.0.1\",destination=\"dst-10.199.0.2:8080\"\\} $expect_b\$" \
-	echo "$out"
-check_output "and selvedge_l4_connections_total" \
-	"^metric selvedge_l4_connections_total\\{source=\"src-10.199.0.1\",destination=\"dst-10.199.0.2:8080\"\\} $expect_c\$" \
-	echo "$out"
-check_output "the IPv6 flow has its own pair" \
-	'^total source=src-fd99::1 destination=dst-fd99::2:8080 bytes=[1-9][0-9]* connections=1$' echo "$out"
-
-out=$(agg_read)
-check_output "a read with no new traffic adds nothing" "$TOTAL_RE bytes=$expect_b connections=$expect_c\$" \
-	echo "$out"
-
-send 5000
-sleep 0.2
-out=$(agg_read)
-expect_b=$(kbytes)
-expect_c=$(kconns)
-check_output "more traffic on the same element: the totals follow the kernel's counters" \
-	"$TOTAL_RE bytes=$expect_b connections=$expect_c\$" echo "$out"
-
-# Expiry: the elements go (as when their timeout passes), then come back with
-# new, smaller counters.
-inb nft flush set inet selvedge flows4
-inb nft flush set inet selvedge conns4
-out=$(agg_read)
-check_output "elements gone: the totals stay" "$TOTAL_RE bytes=$expect_b connections=$expect_c\$" \
-	echo "$out"
-send 2000
-sleep 0.2
-small=$(kbytes)
-out=$(agg_read)
-expect_b=$((expect_b + small))
-expect_c=$((expect_c + 1))
-check_output "a new element is counted whole ($small bytes)" \
-	"$TOTAL_RE bytes=$expect_b connections=$expect_c\$" echo "$out"
-
-# A rebuilt table: the new element grows past what the old one last had, so
-# only the table's new handle tells it is new.
-inb nft delete table inet selvedge
-inb nft -f "$DIR/table.nft"
-send 20000
-sleep 0.2
-big=$(kbytes)
-out=$(agg_read)
-expect_b=$((expect_b + big))
-expect_c=$((expect_c + 1))
-if [ "$big" -gt "$small" ]; then
-	check_output "after a table rebuild, a new element larger than the old one is counted whole ($big bytes)" \
-		"$TOTAL_RE bytes=$expect_b connections=$expect_c\$" echo "$out"
+IFS= read -r -t 10 agg_ready <&"${AGG[0]}"
+if [ "$agg_ready" = ready ] && [ "$(ina sysctl -n net.netfilter.nf_conntrack_acct)" = 1 ]; then
+	t_pass "the telemetry turns accounting on in its namespace (it was $acct)"
 else
-	t_fail "after a table rebuild, the new element is larger than the old" "old $small, new $big"
+	t_fail "the telemetry turns accounting on in its namespace" "driver: $agg_ready" \
+		"nf_conntrack_acct=$(ina sysctl -n net.netfilter.nf_conntrack_acct)"
 fi
-check_output "and the exported counter is the same total" \
-	"^metric selvedge_l4_bytes_total\\{source=\"src-10.199.0.1\",destination=\"dst-10.199.0.2:8080\"\\} $expect_b\$" \
-	echo "$out"
 
-# The table gone: reads succeed, totals stay.
-inb nft delete table inet selvedge
-out=$(agg_read)
-if grep -q '^error' <<<"$out"; then
-	t_fail "with no table at all, a read is empty, not an error" "$out"
+# send BYTES ADDRESS: BYTES of zeros over one connection.
+send() { head -c "$1" /dev/zero | ina socat -u - "$2"; }
+for p in 40011 40012 40013; do send 10000 "TCP4:10.96.0.10:80,sourceport=$p"; done
+send 3000 'TCP6:[fd99::2]:8080,sourceport=40014'
+ina socat -u - UDP4-SENDTO:10.199.0.2:5353,sourceport=40015 <<<"hello" 2>/dev/null
+# Not ours: the client is B, whose pods are not on this node.
+head -c 5000 /dev/zero | inb socat -u - TCP4:10.199.0.1:9000,sourceport=40016
+sleep 0.3 # the last FIN/ACKs
+
+# "sport obytes rbytes" of the DNATed TCP entries, from our dump and from
+# /proc (the kernel's own text), sorted.
+ours_dnat() {
+	ina "$DRIVER" ct-dump | awk '/ proto=6 / && / dst=10.96.0.10 / && / server=10.199.0.2 sport_r=8080 / {
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		split(f["bytes"], b, ","); print f["sport"], b[1], b[2] }' | sort
+}
+procs_dnat() {
+	ina cat /proc/net/nf_conntrack | awk '$3 == "tcp" && / dst=10.96.0.10 / {
+		n = 0; for (i = 1; i <= NF; i++) { split($i, kv, "=");
+			if (kv[1] == "sport" && !sp) sp = kv[2];
+			if (kv[1] == "bytes") by[++n] = kv[2] }
+		print sp, by[1], by[2]; sp = "" }' | sort
+}
+out=$(ours_dnat)
+if [ "$(wc -l <<<"$out")" = 3 ] && [ "$out" = "$(procs_dnat)" ] && ! grep -q ' 0 ' <<<"$out"; then
+	t_pass "our dump shows the 3 DNATed connections with the kernel's counters: $(tr '\n' ';' <<<"$out")"
 else
-	check_output "with no table at all, a read is empty and the totals stay" \
-		"$TOTAL_RE bytes=$expect_b connections=$expect_c\$" echo "$out"
+	t_fail "our dump shows the 3 DNATed connections with the kernel's counters" "ours: $out" \
+		"/proc: $(procs_dnat)" "$(ina "$DRIVER" ct-dump 2>&1)"
 fi
+check_output "an IPv6 entry, and the UDP one, with counters" \
+	'^entry family=6 proto=6 src=fd99::1 dst=fd99::2 sport=40014 dport=8080 server=fd99::2 sport_r=8080 counters=1 ' \
+	ina "$DRIVER" ct-dump
+check_output "the UDP datagram: 20 + 8 + 6 bytes one way" \
+	'^entry family=4 proto=17 src=10.199.0.1 dst=10.199.0.2 sport=40015 dport=5353 server=10.199.0.2 sport_r=5353 counters=1 packets=1,0 bytes=34,0$' \
+	ina "$DRIVER" ct-dump
+
+# The kernel's bytes of our client's connections to the server, both ways.
+kernel_bytes() {
+	ina "$DRIVER" ct-dump | awk '/ src=(10.199.0.1|fd99::1) / && / server=(10.199.0.2|fd99::2) / {
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		split(f["bytes"], b, ","); s += b[1] + b[2] } END { print s + 0 }'
+}
+PAIR='source="dev/client",destination="prod/server"'
+expect_b=$(kernel_bytes)
+out=$(agg read)
+check_output "a read: the pair's bytes are the kernel's ($expect_b), through DNAT" \
+	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
+check_output "and 5 connections (3 DNATed, 1 IPv6, 1 UDP)" \
+	"^metric selvedge_l4_connections_total\\{$PAIR\\} 5\$" echo "$out"
+if grep -q 'source="prod/server"' <<<"$out"; then
+	t_fail "a connection whose client is not on this node is not counted here" "$out"
+else
+	t_pass "a connection whose client is not on this node is not counted here"
+fi
+out=$(agg read)
+check_output "a read with no new traffic adds nothing" \
+	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
+
+# Connections that end between two reads: a TIME_WAIT of 1 s lets them go
+# at once; their destroy events (watched here too) carry the final counters.
+ina sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1
+ina "$DRIVER" ct-events 2 20000 >"$DIR/events.out" 2>"$DIR/events.err" &
+EV_PID=$!
+PIDS+=("$EV_PID")
+wait_for 5 grep -qx ready "$DIR/events.out"
+for p in 40021 40022; do send 7000 "TCP4:10.96.0.10:80,sourceport=$p"; done
+# Expired entries go when conntrack's garbage collector passes (up to a
+# minute when the table is small) or when a reader of the table meets them:
+# /proc/net/nf_conntrack is such a reader, and not ours.
+reaped() {
+	ina cat /proc/net/nf_conntrack >/dev/null
+	[ "$(grep -c '^destroyed .* sport=4002[12] ' "$DIR/events.out")" = 2 ]
+}
+wait_for 15 reaped
+if wait "$EV_PID"; then
+	t_pass "both connections' destroy events arrive"
+else
+	t_fail "both connections' destroy events arrive" "$(cat "$DIR/events.out" "$DIR/events.err")"
+fi
+ended_b=$(awk '/^destroyed / { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	split(f["bytes"], b, ","); s += b[1] + b[2] } END { print s + 0 }' "$DIR/events.out")
+expect_b=$((expect_b + ended_b))
+out=$(agg drain)
+check_output "the events alone count them: +$ended_b bytes" \
+	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
+check_output "and 2 connections" "^metric selvedge_l4_connections_total\\{$PAIR\\} 7\$" echo "$out"
+out=$(agg read)
+check_output "the next dump counts nothing twice" \
+	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
+check_output "and no connection was lost to a missed event" \
+	'^metric selvedge_l4_connections_vanished_total 0$' echo "$out"
 agg_pid=$AGG_PID
 eval "exec ${AGG[1]}>&-"
 if wait "$agg_pid"; then
-	t_pass "the aggregator's driver exits cleanly at the end of its input"
+	t_pass "the telemetry driver exits cleanly at the end of its input"
 else
-	t_fail "the aggregator's driver exits cleanly at the end of its input" "status $?"
+	t_fail "the telemetry driver exits cleanly at the end of its input" "status $?"
 fi
 
 t_done

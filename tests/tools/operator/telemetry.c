@@ -7,28 +7,35 @@
  *       binds GROUP, prints "ready", then one line per logged packet until
  *       COUNT packets or TIMEOUT_MS; exits 1 on timeout, 3 when the bind fails
  *       with EPERM (group taken).
- *   telemetry flows TABLE SET
- *       one line per element of `inet TABLE` set SET.
- *   telemetry agg TABLE [METRICS]
- *       for each line "read" on stdin: reads flows4/6 and conns4/6 into the
- *       aggregator (source "src-<address>", destination "dst-<address>:<port>"),
- *       prints the totals sorted, then "end"; with METRICS "metrics", also the
- *       rendered registry's selvedge_l4 lines. */
+ *   telemetry ct-dump
+ *       one line per conntrack entry (sv_ct_dump), with its counters.
+ *   telemetry ct-events COUNT TIMEOUT_MS
+ *       subscribes to conntrack destroy events, prints "ready", then one line
+ *       per event until COUNT events or TIMEOUT_MS (exit 1).
+ *   telemetry agg STATE.json NFLOG_GROUP
+ *       the operator's telemetry (operator/telemetry.c) with the names of a
+ *       saved state: turns accounting on, prints "ready"; then for each line
+ *       "read" (dump, with the events around it) or "drain" (events only) on
+ *       stdin, prints the selvedge_l4_ metric lines, then "end". */
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "base/fileio.h"
 #include "base/parse.h"
+#include "json/json.h"
 #include "nft/ctx.h"
-#include "operator/flows.h"
+#include "operator/conntrack.h"
 #include "operator/metrics.h"
 #include "operator/nflog.h"
+#include "operator/telemetry.h"
 
 static int usage(void) {
-        fprintf(stderr, "usage: telemetry nflog GROUP COUNT TIMEOUT_MS | flows TABLE SET | "
-                        "agg TABLE [metrics]\n");
+        fprintf(stderr, "usage: telemetry nflog GROUP COUNT TIMEOUT_MS | ct-dump | "
+                        "ct-events COUNT TIMEOUT_MS | agg STATE.json NFLOG_GROUP\n");
         return 2;
 }
 
@@ -86,101 +93,130 @@ static int cmd_nflog(char **argv) {
         return 0;
 }
 
-static int print_flow(const sv_flow *f, void *userdata) {
-        printf("family=%d src=%s dst=%s proto=%u dport=%u packets=%llu bytes=%llu\n",
-               f->family == AF_INET ? 4 : 6, f->src, f->dst, f->proto, f->dport,
-               (unsigned long long)f->packets, (unsigned long long)f->bytes);
+static void print_entry(const char *what, const sv_ct_entry *e) {
+        char osrc[INET6_ADDRSTRLEN], odst[INET6_ADDRSTRLEN], rsrc[INET6_ADDRSTRLEN];
+        inet_ntop(e->family, e->orig.src, osrc, sizeof(osrc));
+        inet_ntop(e->family, e->orig.dst, odst, sizeof(odst));
+        inet_ntop(e->family, e->reply.src, rsrc, sizeof(rsrc));
+        printf("%s family=%d proto=%u src=%s dst=%s sport=%u dport=%u server=%s sport_r=%u "
+               "counters=%d packets=%llu,%llu bytes=%llu,%llu\n",
+               what, e->family == AF_INET ? 4 : 6, e->proto, osrc, odst, e->orig.sport,
+               e->orig.dport, rsrc, e->reply.sport, e->has_counters ? 1 : 0,
+               (unsigned long long)e->packets[0], (unsigned long long)e->packets[1],
+               (unsigned long long)e->bytes[0], (unsigned long long)e->bytes[1]);
+}
+
+static int print_dumped(const sv_ct_entry *e, void *userdata) {
+        print_entry("entry", e);
         return 0;
 }
 
-static int cmd_flows(char **argv) {
+static int cmd_ct_dump(void) {
         _cleanup_nft_ctx_ sv_nft_ctx *ctx = NULL;
         int r = sv_nft_ctx_open(&ctx);
         if (r >= 0)
-                r = sv_flows_read(ctx, argv[0], argv[1], print_flow, NULL, NULL);
+                r = sv_ct_dump(ctx, print_dumped, NULL);
         if (r < 0) {
-                fprintf(stderr, "flows: %s\n", strerror(-r));
-                return r == -ENOENT ? 4 : 1;
-        }
-        return 0;
-}
-
-static int name_flow(const sv_flow *f, char *source, char *destination, void *userdata) {
-        snprintf(source, SV_FLOW_NAME_MAX, "src-%s", f->src);
-        snprintf(destination, SV_FLOW_NAME_MAX, "dst-%s:%u", f->dst, f->dport);
-        return 0;
-}
-
-#define LINES_MAX 4096
-
-struct lines {
-        char *v[LINES_MAX];
-        size_t n;
-};
-
-static int collect_total(const sv_flow_total *t, void *userdata) {
-        struct lines *l = userdata;
-        if (l->n == LINES_MAX)
-                return -E2BIG;
-        char buf[2 * SV_FLOW_NAME_MAX + 64];
-        snprintf(buf, sizeof(buf), "total source=%s destination=%s bytes=%llu connections=%llu",
-                 t->source, t->destination, (unsigned long long)t->bytes,
-                 (unsigned long long)t->connections);
-        l->v[l->n] = strdup(buf);
-        if (!l->v[l->n])
-                return -ENOMEM;
-        l->n++;
-        return 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmd_agg(char **argv, int argc) {
-        bool with_metrics = argc > 1 && strcmp(argv[1], "metrics") == 0;
-        _cleanup_nft_ctx_ sv_nft_ctx *ctx = NULL;
-        _cleanup_metrics_ sv_metrics *m = NULL;
-        _cleanup_flow_agg_ sv_flow_agg *a = NULL;
-        int r = sv_nft_ctx_open(&ctx);
-        if (r >= 0)
-                r = sv_metrics_new(&m);
-        sv_flow_agg_config cfg = {.lookup = name_flow, .metrics = with_metrics ? m : NULL};
-        if (r >= 0)
-                r = sv_flow_agg_new(&cfg, &a);
-        if (r < 0) {
-                fprintf(stderr, "agg: %s\n", strerror(-r));
+                fprintf(stderr, "ct-dump: %s\n", strerror(-r));
                 return 1;
         }
+        return 0;
+}
+
+static int print_event(const sv_ct_entry *e, void *userdata) {
+        print_entry(e->destroyed ? "destroyed" : "event", e);
+        fflush(stdout);
+        return 0;
+}
+
+static int cmd_ct_events(char **argv) {
+        uint64_t count, timeout;
+        if (sv_parse_uint64(argv[0], 1000000, &count) < 0 ||
+            sv_parse_uint64(argv[1], 3600000, &timeout) < 0)
+                return usage();
+        _cleanup_ct_events_ sv_ct_events *ev = NULL;
+        int r = sv_ct_events_open(&ev);
+        if (r < 0) {
+                fprintf(stderr, "ct-events open: %s\n", strerror(-r));
+                return 1;
+        }
+        printf("ready\n");
+        fflush(stdout);
+        int64_t end = now_ms() + (int64_t)timeout;
+        uint64_t seen = 0;
+        while (seen < count) {
+                int64_t left = end - now_ms();
+                if (left <= 0) {
+                        fprintf(stderr, "timeout after %llu events\n", (unsigned long long)seen);
+                        return 1;
+                }
+                struct pollfd pfd = {.fd = sv_ct_events_fd(ev), .events = POLLIN};
+                if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+                        return 1;
+                r = sv_ct_events_read(ev, print_event, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "ct-events read: %s\n", strerror(-r));
+                        return 1;
+                }
+                seen += (uint64_t)r;
+        }
+        return 0;
+}
+
+/* Prints the registry's lines that start with one of the prefixes. */
+static void print_metrics(const sv_metrics *m) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (sv_metrics_render(m, 1 << 20, &text, &len) < 0)
+                return;
+        for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
+                e = strchr(s, '\n');
+                if (e)
+                        *e = '\0';
+                if (strncmp(s, "selvedge_l4_", 12) == 0)
+                        printf("metric %s\n", s);
+        }
+}
+
+static int cmd_agg(char **argv) {
+        uint16_t group;
+        if (sv_parse_port(argv[1], &group) < 0)
+                return usage();
+        _cleanup_json_ json_t *state = NULL;
+        sv_error err = SV_ERROR_INIT;
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = sv_read_file_capped(argv[0], 1 << 20, &text, &len);
+        if (r < 0 || sv_json_parse(text, len, 1 << 20, &state, &err) < 0) {
+                fprintf(stderr, "agg: %s: %s\n", argv[0], r < 0 ? strerror(-r) : err.message);
+                return 1;
+        }
+        _cleanup_metrics_ sv_metrics *m = NULL;
+        _cleanup_(sv_telemetry_freep) sv_telemetry *t = NULL;
+        r = sv_metrics_new(&m);
+        if (r >= 0)
+                r = sv_telemetry_new(NULL, group, true, m, &t, &err);
+        if (r >= 0)
+                r = sv_telemetry_set_state(t, state);
+        if (r < 0) {
+                fprintf(stderr, "agg: %s\n", sv_error_is_set(&err) ? err.message : strerror(-r));
+                return 1;
+        }
+        if (sv_telemetry_warning(t))
+                printf("warning %s\n", sv_telemetry_warning(t));
+        printf("ready\n");
+        fflush(stdout);
         char line[64];
         while (fgets(line, sizeof(line), stdin)) {
-                if (strcmp(line, "read\n") != 0)
+                if (strcmp(line, "read\n") == 0)
+                        r = sv_telemetry_read_flows(t);
+                else if (strcmp(line, "drain\n") == 0)
+                        r = sv_telemetry_drain(t, NULL, NULL);
+                else
                         continue;
-                r = sv_flow_agg_read(a, ctx, argv[0]);
                 if (r < 0)
                         printf("error %s\n", strerror(-r));
-                struct lines l = {.n = 0};
-                r = sv_flow_agg_foreach(a, collect_total, &l);
-                if (r < 0)
-                        printf("error %s\n", strerror(-r));
-                qsort(l.v, l.n, sizeof(l.v[0]), cmp_str);
-                for (size_t i = 0; i < l.n; i++) {
-                        printf("%s\n", l.v[i]);
-                        free(l.v[i]);
-                }
-                if (with_metrics) {
-                        _cleanup_free_ char *text = NULL;
-                        size_t len;
-                        if (sv_metrics_render(m, 1 << 20, &text, &len) == 0) {
-                                for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
-                                        e = strchr(s, '\n');
-                                        if (e)
-                                                *e = '\0';
-                                        if (strncmp(s, "selvedge_l4_", 12) == 0)
-                                                printf("metric %s\n", s);
-                                }
-                        }
-                }
+                print_metrics(m);
                 printf("end\n");
                 fflush(stdout);
         }
@@ -192,9 +228,11 @@ int main(int argc, char **argv) {
                 return usage();
         if (strcmp(argv[1], "nflog") == 0 && argc == 5)
                 return cmd_nflog(argv + 2);
-        if (strcmp(argv[1], "flows") == 0 && argc == 4)
-                return cmd_flows(argv + 2);
-        if (strcmp(argv[1], "agg") == 0 && (argc == 3 || argc == 4))
-                return cmd_agg(argv + 2, argc - 2);
+        if (strcmp(argv[1], "ct-dump") == 0 && argc == 2)
+                return cmd_ct_dump();
+        if (strcmp(argv[1], "ct-events") == 0 && argc == 4)
+                return cmd_ct_events(argv + 2);
+        if (strcmp(argv[1], "agg") == 0 && argc == 4)
+                return cmd_agg(argv + 2);
         return usage();
 }

@@ -8,42 +8,64 @@
 #include "operator/flows.h"
 #include "operator/metrics.h"
 
-static void decodes_keys(void **state) {
-        /* 10.42.0.7 . 10.43.0.10 . tcp . 8080, as the kernel stores it */
-        static const uint8_t k4[16] = {10, 42, 0, 7, 10, 43, 0, 10, 6, 0, 0, 0, 0x1f, 0x90, 0, 0};
-        sv_flow f = {.packets = 3};
-        assert_int_equal(sv_flow_decode_key(k4, sizeof(k4), &f), 0);
+/* ---- entries as conntrack shows them ------------------------------------ */
+
+/* A TCP connection from client:sport to 10.43.0.1:port (a cluster IP) that
+ * DNAT sent to server:port; bytes split 1/4 original, 3/4 reply. */
+static sv_ct_entry conn(uint32_t id, const char *client, uint16_t sport, const char *server,
+                        uint16_t port, uint64_t bytes) {
+        sv_ct_entry e = {.family = AF_INET, .proto = 6, .id = id, .has_counters = true};
+        assert_int_equal(inet_pton(AF_INET, client, e.orig.src), 1);
+        assert_int_equal(inet_pton(AF_INET, "10.43.0.1", e.orig.dst), 1);
+        e.orig.sport = sport;
+        e.orig.dport = port;
+        assert_int_equal(inet_pton(AF_INET, server, e.reply.src), 1);
+        assert_int_equal(inet_pton(AF_INET, client, e.reply.dst), 1);
+        e.reply.sport = port;
+        e.reply.dport = sport;
+        e.bytes[0] = bytes / 4;
+        e.bytes[1] = bytes - bytes / 4;
+        e.packets[0] = e.packets[1] = 1;
+        return e;
+}
+
+static sv_ct_entry ended(sv_ct_entry e, uint64_t bytes) {
+        e.destroyed = true;
+        e.bytes[0] = bytes / 4;
+        e.bytes[1] = bytes - bytes / 4;
+        return e;
+}
+
+static void flow_of_an_entry(void **state) {
+        sv_ct_entry e = conn(1, "10.42.0.7", 40000, "10.42.1.9", 8080, 100);
+        sv_flow f;
+        assert_int_equal(sv_flow_from_ct(&e, &f), 0);
         assert_int_equal(f.family, AF_INET);
         assert_string_equal(f.src, "10.42.0.7");
-        assert_string_equal(f.dst, "10.43.0.10");
+        assert_string_equal(f.dst, "10.42.1.9"); /* after DNAT, not the cluster IP */
         assert_int_equal(f.proto, 6);
         assert_int_equal(f.dport, 8080);
-        assert_int_equal(f.packets, 3); /* counters are left alone */
 
-        uint8_t k6[40] = {0};
-        assert_int_equal(inet_pton(AF_INET6, "fd00::7", k6), 1);
-        assert_int_equal(inet_pton(AF_INET6, "fd00:43::a", k6 + 16), 1);
-        k6[32] = 17;
-        k6[36] = 0;
-        k6[37] = 53;
-        assert_int_equal(sv_flow_decode_key(k6, sizeof(k6), &f), 0);
-        assert_int_equal(f.family, AF_INET6);
+        sv_ct_entry e6 = {.family = AF_INET6, .proto = 17};
+        assert_int_equal(inet_pton(AF_INET6, "fd00::7", e6.orig.src), 1);
+        assert_int_equal(inet_pton(AF_INET6, "fd00:42::a", e6.reply.src), 1);
+        e6.reply.sport = 53;
+        assert_int_equal(sv_flow_from_ct(&e6, &f), 0);
         assert_string_equal(f.src, "fd00::7");
-        assert_string_equal(f.dst, "fd00:43::a");
-        assert_int_equal(f.proto, 17);
+        assert_string_equal(f.dst, "fd00:42::a");
         assert_int_equal(f.dport, 53);
 
         sv_flow g = {.family = 99};
-        assert_int_equal(sv_flow_decode_key(k4, 12, &g), -EINVAL);
-        assert_int_equal(sv_flow_decode_key(k6, 41, &g), -EINVAL);
-        assert_int_equal(sv_flow_decode_key(NULL, 16, &g), -EINVAL);
+        e6.family = AF_UNIX;
+        assert_int_equal(sv_flow_from_ct(&e6, &g), -EINVAL);
+        assert_int_equal(sv_flow_from_ct(NULL, &g), -EINVAL);
         assert_int_equal(g.family, 99);
 }
 
 /* ---- aggregation ------------------------------------------------------ */
 
-/* Names: source "w-<last octet of src>", destination "svc-<dport>"; a
- * source address of 10.0.0.99 is unknown (not counted). */
+/* Names: source "w-<last octet of the client>", destination "svc-<port>";
+ * the client 10.0.0.99 is not ours (not counted). */
 static int lookup(const sv_flow *f, char *source, char *destination, void *userdata) {
         int *calls = userdata;
         if (calls)
@@ -54,15 +76,6 @@ static int lookup(const sv_flow *f, char *source, char *destination, void *userd
         snprintf(source, SV_FLOW_NAME_MAX, "w-%s", dot ? dot + 1 : f->src);
         snprintf(destination, SV_FLOW_NAME_MAX, "svc-%u", f->dport);
         return 0;
-}
-
-static sv_flow flow(const char *src, uint16_t dport, uint64_t packets, uint64_t bytes) {
-        sv_flow f = {.family = AF_INET, .proto = 6, .dport = dport};
-        snprintf(f.src, sizeof(f.src), "%s", src);
-        snprintf(f.dst, sizeof(f.dst), "10.43.0.1");
-        f.packets = packets;
-        f.bytes = bytes;
-        return f;
 }
 
 struct find {
@@ -88,117 +101,178 @@ static struct find total(const sv_flow_agg *a, const char *source, const char *d
         return x;
 }
 
-static void adds_increases_only(void **state) {
+static void observe(sv_flow_agg *a, sv_ct_entry e) {
+        assert_int_equal(sv_flow_agg_observe(a, &e), 0);
+}
+
+static void dumps_add_what_grew(void **state) {
         int calls = 0;
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup, .userdata = &calls};
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
 
-        sv_flow r1[] = {flow("10.0.0.1", 80, 10, 1000), flow("10.0.0.2", 80, 5, 500)};
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, r1, 2), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 1000);
+        /* Dump 1: two connections of w-1, one of w-2. */
+        observe(a, conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1000));
+        observe(a, conn(2, "10.0.0.1", 40002, "10.42.0.6", 80, 400));
+        observe(a, conn(3, "10.0.0.2", 40003, "10.42.0.5", 80, 500));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 1400);
+        assert_int_equal(t.connections, 2);
         assert_int_equal(total(a, "w-2", "svc-80").bytes, 500);
-        assert_int_equal(calls, 2);
+        assert_int_equal(calls, 3);
 
-        /* The same counters again: nothing new, no lookup. */
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, r1, 2), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 1000);
-        assert_int_equal(calls, 2);
-
-        /* Grown: the increase. */
-        sv_flow r2[] = {flow("10.0.0.1", 80, 12, 1300), flow("10.0.0.2", 80, 5, 500)};
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, r2, 2), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 1300);
-        assert_int_equal(total(a, "w-2", "svc-80").bytes, 500);
-
-        /* Smaller than last seen: a new element (expired and created again,
-         * or the table rebuilt), counted whole. */
-        sv_flow r3[] = {flow("10.0.0.1", 80, 2, 100), flow("10.0.0.2", 80, 6, 400)};
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, r3, 2), 0);
+        /* Dump 2, the same counters: nothing new, no lookup. */
+        observe(a, conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1000));
+        observe(a, conn(2, "10.0.0.1", 40002, "10.42.0.6", 80, 400));
+        observe(a, conn(3, "10.0.0.2", 40003, "10.42.0.5", 80, 500));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
         assert_int_equal(total(a, "w-1", "svc-80").bytes, 1400);
-        /* bytes went down though packets went up: a new element too */
-        assert_int_equal(total(a, "w-2", "svc-80").bytes, 900);
+        assert_int_equal(calls, 3);
+
+        /* Dump 3: grown, the increase only; connections stay. */
+        observe(a, conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1300));
+        observe(a, conn(2, "10.0.0.1", 40002, "10.42.0.6", 80, 400));
+        observe(a, conn(3, "10.0.0.2", 40003, "10.42.0.5", 80, 500));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 1700);
+        assert_int_equal(t.connections, 2);
+
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 3);
+        assert_int_equal(st.vanished, 0);
         assert_int_equal(sv_flow_agg_pairs(a), 2);
 }
 
-static void forgets_keys_not_seen(void **state) {
+static void destroy_events_add_the_rest(void **state) {
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup};
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
 
-        sv_flow f = flow("10.0.0.1", 80, 10, 1000);
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, &f, 1), 0);
-        /* Gone in one read (expired)... */
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, NULL, 0), 0);
-        /* ...and back with more than before: a new element, counted whole. */
-        f.bytes = 1500;
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, &f, 1), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 2500);
-        /* Totals stay when their flows are gone. */
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, NULL, 0), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 2500);
-}
-
-static void sets_are_separate(void **state) {
-        _cleanup_flow_agg_ sv_flow_agg *a = NULL;
-        sv_flow_agg_config cfg = {.lookup = lookup};
-        assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
-
-        /* The same key in flows4 (bytes) and conns4 (connections = packets). */
-        sv_flow f = flow("10.0.0.1", 80, 10, 1000);
-        sv_flow c = flow("10.0.0.1", 80, 3, 180);
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, &f, 1), 0);
-        assert_int_equal(sv_flow_agg_feed(a, "conns4", SV_FLOW_CONNECTIONS, NULL, &c, 1), 0);
-        c.packets = 4;
-        c.bytes = 240;
-        assert_int_equal(sv_flow_agg_feed(a, "conns4", SV_FLOW_CONNECTIONS, NULL, &c, 1), 0);
+        sv_ct_entry c1 = conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1000);
+        observe(a, c1);
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        /* It ends with 1800 bytes: 800 more. */
+        observe(a, ended(c1, 1800));
         struct find t = total(a, "w-1", "svc-80");
-        assert_int_equal(t.bytes, 1000);
-        assert_int_equal(t.connections, 4);
-        /* An empty read of flows6 does not forget flows4's keys. */
-        assert_int_equal(sv_flow_agg_feed(a, "flows6", SV_FLOW_BYTES, NULL, NULL, 0), 0);
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, &f, 1), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 1000);
-        /* Several flows can make one pair. */
-        sv_flow two[] = {flow("10.0.0.1", 80, 10, 1000), flow("10.0.0.1", 80, 1, 1)};
-        snprintf(two[1].dst, sizeof(two[1].dst), "10.43.0.2");
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, two, 2), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 1001);
+        assert_int_equal(t.bytes, 1800);
+        assert_int_equal(t.connections, 1);
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 0);
+
+        /* A connection born and gone between two dumps: its event alone
+         * counts it, whole. */
+        observe(a, ended(conn(2, "10.0.0.1", 40002, "10.42.0.5", 80, 0), 600));
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 2400);
+        assert_int_equal(t.connections, 2);
+
+        /* Ended during a dump, after the dump showed it: the dump counted up
+         * to 300, the event the rest, nothing twice; the sweep forgets
+         * nothing it should not. */
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 0);
+        sv_ct_entry c3 = conn(3, "10.0.0.1", 40003, "10.42.0.5", 80, 300);
+        observe(a, c3);
+        observe(a, ended(c3, 350));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 2750);
+        assert_int_equal(t.connections, 3);
 }
 
-static void another_instance_is_new(void **state) {
+static void sweeps_forget_the_vanished(void **state) {
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup};
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
 
-        sv_nft_set_id id1 = {.table_handle = 7, .set_handle = 3};
-        sv_nft_set_id id2 = {.table_handle = 8, .set_handle = 3};
-        sv_flow f = flow("10.0.0.1", 80, 10, 1000);
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, &id1, &f, 1), 0);
-        f.bytes = 1200;
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, &id1, &f, 1), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 1200);
-        /* The table was rebuilt and its element already grew past 1200:
-         * counted whole all the same. */
-        f.bytes = 1500;
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, &id2, &f, 1), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 2700);
-        f.bytes = 1600;
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, &id2, &f, 1), 0);
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 2800);
+        observe(a, conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1000));
+        observe(a, conn(2, "10.0.0.1", 40002, "10.42.0.5", 80, 1000));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        /* The next dump shows only the first: the second's event was lost. */
+        observe(a, conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1100));
+        assert_int_equal(sv_flow_agg_sweep(a), 1);
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 1);
+        assert_int_equal(st.vanished, 1);
+        /* Totals never go down. */
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 2100);
+        assert_int_equal(t.connections, 2);
+        /* An empty dump forgets the rest; the totals stay. */
+        assert_int_equal(sv_flow_agg_sweep(a), 1);
+        assert_int_equal(total(a, "w-1", "svc-80").bytes, 2100);
 }
 
-static void unnamed_flows_and_duplicates(void **state) {
+static void reused_ids_are_new_connections(void **state) {
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup};
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
-        /* The lookup refuses 10.0.0.99: not counted, now or later. */
-        sv_flow f[] = {flow("10.0.0.99", 80, 10, 1000), flow("10.0.0.1", 80, 1, 10),
-                       flow("10.0.0.1", 80, 1, 10)};
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, f, 3), 0);
-        assert_int_equal(sv_flow_agg_pairs(a), 1);
-        /* A key twice in one read counts once. */
-        assert_int_equal(total(a, "w-1", "svc-80").bytes, 10);
+
+        observe(a, conn(7, "10.0.0.1", 40001, "10.42.0.5", 80, 1000));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        /* The same id and tuple, fewer bytes: another entry. */
+        observe(a, conn(7, "10.0.0.1", 40001, "10.42.0.5", 80, 100));
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 1100);
+        assert_int_equal(t.connections, 2);
+        /* The same id with another source port: another entry too. */
+        observe(a, conn(7, "10.0.0.1", 40002, "10.42.0.5", 80, 5000));
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 6100);
+        assert_int_equal(t.connections, 3);
+}
+
+static void not_ours_and_no_accounting(void **state) {
+        int calls = 0;
+        _cleanup_flow_agg_ sv_flow_agg *a = NULL;
+        sv_flow_agg_config cfg = {.lookup = lookup, .userdata = &calls};
+        assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
+        /* The lookup refuses 10.0.0.99: not counted, not remembered. */
+        observe(a, conn(1, "10.0.0.99", 40001, "10.42.0.5", 80, 1000));
+        observe(a, ended(conn(2, "10.0.0.99", 40002, "10.42.0.5", 80, 0), 10));
+        assert_int_equal(sv_flow_agg_pairs(a), 0);
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 0);
+        assert_int_equal(calls, 2);
+
+        /* Made before accounting was on: a connection, no bytes. */
+        sv_ct_entry e = conn(3, "10.0.0.1", 40003, "10.42.0.5", 80, 999);
+        e.has_counters = false;
+        observe(a, e);
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 0);
+        assert_int_equal(t.connections, 1);
+}
+
+static void over_the_cap_counts_at_the_end(void **state) {
+        _cleanup_flow_agg_ sv_flow_agg *a = NULL;
+        sv_flow_agg_config cfg = {.lookup = lookup, .max_tracked = 2};
+        assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
+        sv_ct_entry c[3] = {conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 100),
+                            conn(2, "10.0.0.1", 40002, "10.42.0.5", 80, 200),
+                            conn(3, "10.0.0.1", 40003, "10.42.0.5", 80, 400)};
+        for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < 3; i++)
+                        observe(a, c[i]);
+                assert_int_equal(sv_flow_agg_sweep(a), 0);
+        }
+        /* The third waits for its end, never counted twice meanwhile. */
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 300);
+        assert_int_equal(t.connections, 2);
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.untracked, 3);
+        observe(a, ended(c[2], 500));
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.bytes, 800);
+        assert_int_equal(t.connections, 3);
 }
 
 static void folds_pairs_past_the_cap(void **state) {
@@ -207,19 +281,21 @@ static void folds_pairs_past_the_cap(void **state) {
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
 
         /* 3 pairs fit (one place is kept for other/other). */
-        sv_flow f[] = {flow("10.0.0.1", 80, 1, 1), flow("10.0.0.2", 80, 1, 2),
-                       flow("10.0.0.3", 80, 1, 4), flow("10.0.0.4", 80, 1, 8),
-                       flow("10.0.0.5", 81, 1, 16)};
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, f, 5), 0);
+        observe(a, conn(1, "10.0.0.1", 1, "10.42.0.5", 80, 1));
+        observe(a, conn(2, "10.0.0.2", 1, "10.42.0.5", 80, 2));
+        observe(a, conn(3, "10.0.0.3", 1, "10.42.0.5", 80, 4));
+        observe(a, conn(4, "10.0.0.4", 1, "10.42.0.5", 80, 8));
+        observe(a, conn(5, "10.0.0.5", 1, "10.42.0.5", 81, 16));
         assert_int_equal(sv_flow_agg_pairs(a), 4);
         assert_int_equal(total(a, "w-1", "svc-80").bytes, 1);
         assert_int_equal(total(a, "w-3", "svc-80").bytes, 4);
         assert_int_equal(total(a, "w-4", "svc-80").found, 0);
         assert_int_equal(total(a, SV_FLOW_OTHER, SV_FLOW_OTHER).bytes, 8 + 16);
-        /* Existing pairs keep counting. */
-        f[0].bytes = 101;
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, f, 5), 0);
+        /* Existing pairs keep counting, folded ones too. */
+        observe(a, conn(1, "10.0.0.1", 1, "10.42.0.5", 80, 101));
+        observe(a, conn(4, "10.0.0.4", 1, "10.42.0.5", 80, 10));
         assert_int_equal(total(a, "w-1", "svc-80").bytes, 101);
+        assert_int_equal(total(a, SV_FLOW_OTHER, SV_FLOW_OTHER).bytes, 10 + 16);
         assert_int_equal(sv_flow_agg_pairs(a), 4);
 
         sv_flow_agg *c = NULL;
@@ -239,9 +315,10 @@ static void folds_into_the_destinations_other(void **state) {
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup_other, .max_series = 3};
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
-        sv_flow f[] = {flow("10.0.0.9", 80, 1, 1), flow("10.0.0.1", 80, 1, 2),
-                       flow("10.0.0.2", 80, 1, 4), flow("10.0.0.3", 81, 1, 8)};
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, f, 4), 0);
+        observe(a, conn(1, "10.0.0.9", 1, "10.42.0.5", 80, 1));
+        observe(a, conn(2, "10.0.0.1", 1, "10.42.0.5", 80, 2));
+        observe(a, conn(3, "10.0.0.2", 1, "10.42.0.5", 80, 4));
+        observe(a, conn(4, "10.0.0.3", 1, "10.42.0.5", 81, 8));
         assert_int_equal(total(a, SV_FLOW_OTHER, "svc-80").bytes, 1 + 4);
         assert_int_equal(total(a, "10.0.0.1", "svc-80").bytes, 2);
         assert_int_equal(total(a, SV_FLOW_OTHER, SV_FLOW_OTHER).bytes, 8);
@@ -255,12 +332,10 @@ static void exports_counters(void **state) {
         sv_flow_agg_config cfg = {.lookup = lookup, .metrics = m};
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
 
-        sv_flow f = flow("10.0.0.1", 80, 10, 1000);
-        sv_flow c = flow("10.0.0.1", 80, 2, 120);
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, &f, 1), 0);
-        assert_int_equal(sv_flow_agg_feed(a, "conns4", SV_FLOW_CONNECTIONS, NULL, &c, 1), 0);
-        f.bytes = 1500;
-        assert_int_equal(sv_flow_agg_feed(a, "flows4", SV_FLOW_BYTES, NULL, &f, 1), 0);
+        sv_ct_entry c1 = conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 1000);
+        observe(a, c1);
+        observe(a, ended(conn(2, "10.0.0.1", 40002, "10.42.0.5", 80, 0), 0));
+        observe(a, ended(c1, 1500));
 
         _cleanup_free_ char *text = NULL;
         size_t len;
@@ -270,17 +345,26 @@ static void exports_counters(void **state) {
         assert_non_null(strstr(
                 text, "selvedge_l4_connections_total{source=\"w-1\",destination=\"svc-80\"} 2\n"));
         assert_non_null(strstr(text, "# TYPE selvedge_l4_bytes_total counter\n"));
+}
 
-        /* Names the registry refuses (not UTF-8): counted, not exported, and
-         * the error said once. */
-        _cleanup_metrics_ sv_metrics *m2 = NULL;
-        assert_int_equal(sv_metrics_new(&m2), 0);
-        _cleanup_flow_agg_ sv_flow_agg *b = NULL;
-        cfg.metrics = m2;
-        assert_int_equal(sv_flow_agg_new(&cfg, &b), 0);
-        sv_flow bad = flow("10.0.0.\xff", 80, 1, 7);
-        assert_int_equal(sv_flow_agg_feed(b, "flows4", SV_FLOW_BYTES, NULL, &bad, 1), -EINVAL);
-        assert_int_equal(total(b, "w-\xff", "svc-80").bytes, 7);
+static int lookup_bad_utf8(const sv_flow *f, char *source, char *destination, void *userdata) {
+        snprintf(source, SV_FLOW_NAME_MAX, "w-\xff");
+        snprintf(destination, SV_FLOW_NAME_MAX, "svc-%u", f->dport);
+        return 0;
+}
+
+static void unexportable_names_still_count(void **state) {
+        _cleanup_metrics_ sv_metrics *m = NULL;
+        assert_int_equal(sv_metrics_new(&m), 0);
+        _cleanup_flow_agg_ sv_flow_agg *a = NULL;
+        sv_flow_agg_config cfg = {.lookup = lookup_bad_utf8, .metrics = m};
+        assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
+        sv_ct_entry e = conn(1, "10.0.0.1", 1, "10.42.0.5", 80, 7);
+        assert_int_equal(sv_flow_agg_observe(a, &e), -EINVAL);
+        assert_int_equal(total(a, "w-\xff", "svc-80").bytes, 7);
+        /* Remembered all the same: the next dump adds nothing twice. */
+        assert_int_equal(sv_flow_agg_observe(a, &e), 0);
+        assert_int_equal(total(a, "w-\xff", "svc-80").bytes, 7);
 }
 
 static void refuses_bad_arguments(void **state) {
@@ -292,25 +376,26 @@ static void refuses_bad_arguments(void **state) {
         assert_null(sv_flow_agg_free(NULL));
         cfg.lookup = lookup;
         assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
-        assert_int_equal(sv_flow_agg_feed(a, NULL, SV_FLOW_BYTES, NULL, NULL, 0), -EINVAL);
-        assert_int_equal(sv_flow_agg_feed(a, "x", SV_FLOW_BYTES, NULL, NULL, 1), -EINVAL);
-        assert_int_equal(sv_flow_agg_feed(a, "x", (enum sv_flow_kind)7, NULL, NULL, 0), -EINVAL);
+        assert_int_equal(sv_flow_agg_observe(a, NULL), -EINVAL);
+        assert_int_equal(sv_flow_agg_observe(NULL, NULL), -EINVAL);
+        assert_int_equal(sv_flow_agg_sweep(NULL), 0);
         assert_int_equal(sv_flow_agg_pairs(a), 0);
-        assert_int_equal(sv_flow_agg_read(a, NULL, "selvedge"), -EINVAL);
         sv_flow_agg_free(a);
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(decodes_keys),
-                cmocka_unit_test(adds_increases_only),
-                cmocka_unit_test(forgets_keys_not_seen),
-                cmocka_unit_test(sets_are_separate),
-                cmocka_unit_test(another_instance_is_new),
-                cmocka_unit_test(unnamed_flows_and_duplicates),
+                cmocka_unit_test(flow_of_an_entry),
+                cmocka_unit_test(dumps_add_what_grew),
+                cmocka_unit_test(destroy_events_add_the_rest),
+                cmocka_unit_test(sweeps_forget_the_vanished),
+                cmocka_unit_test(reused_ids_are_new_connections),
+                cmocka_unit_test(not_ours_and_no_accounting),
+                cmocka_unit_test(over_the_cap_counts_at_the_end),
                 cmocka_unit_test(folds_pairs_past_the_cap),
                 cmocka_unit_test(folds_into_the_destinations_other),
                 cmocka_unit_test(exports_counters),
+                cmocka_unit_test(unexportable_names_still_count),
                 cmocka_unit_test(refuses_bad_arguments),
         };
         return cmocka_run_group_tests_name("operator/flows", tests, NULL, NULL);

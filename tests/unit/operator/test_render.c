@@ -30,7 +30,6 @@ static json_t *load(const char *name, sv_render_config *cfg) {
                 .default_deny = json_is_true(json_object_get(c, "defaultDeny")),
                 .dns_service = "kube-system/kube-dns",
                 .nflog_group = (uint16_t)json_integer_value(json_object_get(c, "nflogGroup")),
-                .flow_counters = true,
         };
         json_t *state = json_incref(json_object_get(j, "state"));
         json_decref(j);
