@@ -317,7 +317,7 @@ say "kubectl get selvedge -A (the category lists both kinds; status from the ope
 kubectl get selvedge -A | indent
 
 say "L4 telemetry on node n1 (selvedge_l4_connections_total, selvedge_l4_bytes_total)"
-note "    (the operator reads the kernel's per-connection counter sets every 10 s; waiting for the next read)"
+note "    (the operator dumps the kernel's connection tracking every 10 s, with destroy events between; waiting for the next dump)"
 # prod/checkout opened 402 connections: 2 to pods, 200 before the split, 200 through it.
 l4_done() { [ "$(metric_sum 1 '^selvedge_l4_connections_total\{source="prod/checkout"')" -ge 402 ]; }
 if wait_until 15 l4_done; then DEMO_OK=$((DEMO_OK + 1)); else
