@@ -279,9 +279,14 @@ static void set_degraded(ctx *x, const sv_mesh_object *o, const char *reason, co
         json_object_set_new(v, "degradedMessage", json_string(msg));
 }
 
-/* IPs of a Service's ready endpoints (and optionally its cluster IPs). -ENOENT
- * when the Service does not exist. */
-static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips, json_t *out) {
+/* IPs of a Service's ready endpoints (and optionally its cluster IPs). With
+ * whole_pods, an endpoint that is a known pod stands for all of the pod's
+ * addresses, each pod once: a policy that names a single-stack Service
+ * targets or admits its pods over both families, not only over the one the
+ * Service lists (else a dual-stack pod would be unprotected, or refused, over
+ * the other). -ENOENT when the Service does not exist. */
+static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips, bool whole_pods,
+                       json_t *out) {
         char key[KEY_MAX];
         snprintf(key, sizeof(key), "%s/%s", ns, name);
         const sv_service *svc = sv_informer_get(x->c->services, key);
@@ -289,10 +294,26 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
                 return -ENOENT;
         for (unsigned i = 0; with_vips && i < svc->n_cluster_ips; i++)
                 json_array_append_new(out, json_string(svc->cluster_ips[i]));
+        _cleanup_(sv_hashmap_freep) sv_hashmap *seen = NULL;
+        if (whole_pods && sv_hashmap_new(&seen) < 0)
+                return -ENOMEM;
         slice_list *l = sv_hashmap_get(x->w->slices_by_service, key);
         for (size_t s = 0; l && s < l->n; s++)
-                for (unsigned i = 0; i < l->slices[s]->n_ips; i++)
-                        json_array_append_new(out, json_string(l->slices[s]->ips[i]));
+                for (unsigned i = 0; i < l->slices[s]->n_ips; i++) {
+                        const char *ip = l->slices[s]->ips[i];
+                        const sv_pod *p = seen ? sv_hashmap_get(x->w->pod_by_ip, ip) : NULL;
+                        if (!p) {
+                                json_array_append_new(out, json_string(ip));
+                                continue;
+                        }
+                        char pk[32];
+                        snprintf(pk, sizeof(pk), "%p", (const void *)p);
+                        if (sv_hashmap_get(seen, pk) ||
+                            sv_hashmap_put(seen, pk, (void *)p, NULL) < 0)
+                                continue;
+                        for (unsigned k = 0; k < p->n_ips; k++)
+                                json_array_append_new(out, json_string(p->ips[k]));
+                }
         return 0;
 }
 
@@ -342,7 +363,7 @@ static void resolve_peer_ips(ctx *x, const sv_mesh_object *o, json_t *peer, json
                         name = "";
                 if (sa)
                         pods_matching(x, ns, NULL, name, false, ips);
-                else if (service_ips(x, ns, name, true, ips) == -ENOENT)
+                else if (service_ips(x, ns, name, true, true, ips) == -ENOENT)
                         set_problem(res, "BackendNotFound", "Service %s/%s (a peer) not found", ns,
                                     name);
                 return;
@@ -383,7 +404,7 @@ static void resolve_target_ips(ctx *x, const sv_mesh_object *o, json_t *ips, res
         }
         const char *name = json_string_value(json_object_get(ref, "name"));
         _cleanup_json_ json_t *all = json_array();
-        if (service_ips(x, o->namespace, name ? name : "", false, all) == -ENOENT)
+        if (service_ips(x, o->namespace, name ? name : "", false, true, all) == -ENOENT)
                 set_problem(res, "BackendNotFound", "Service %s/%s (targetRef) not found",
                             o->namespace, name ? name : "");
         size_t i;
@@ -549,7 +570,7 @@ static json_t *compile_split(ctx *x, const sv_mesh_object *o) {
                  * the others share its weight, and Ready says so. */
                 json_t *ips = json_array();
                 json_int_t w = json_integer_value(json_object_get(b, "weight"));
-                if (w > 0 && service_ips(x, o->namespace, name, false, ips) == 0 &&
+                if (w > 0 && service_ips(x, o->namespace, name, false, false, ips) == 0 &&
                     json_array_size(ips) == 0)
                         set_degraded(x, o, "BackendUnavailable",
                                      "Service %s/%s (a backend) has no ready endpoint: its weight "
@@ -636,7 +657,7 @@ static json_t *compile_services(ctx *x) {
                         json_array_append_new(ports, pj);
                 }
                 json_t *ips = json_array();
-                service_ips(x, s->namespace, s->name, false, ips);
+                service_ips(x, s->namespace, s->name, false, false, ips);
                 json_t *sorted = sorted_unique(ips);
                 json_decref(ips);
                 size_t j;

@@ -3,7 +3,8 @@
 # TCP and UDP connections between pods of two nodes (network namespaces; see
 # tests/lib/mesh-topology.sh), a private control plane and one
 # selvedge-operator per node (--backend nftables):
-#   a. no policy, default allow: everything connects;
+#   a. no policy, default allow: everything connects (pods are dual-stack: the
+#      policy checks of b, c and f run over IPv6 too);
 #   b. a Deny policy (dev must not reach prod), on one node and across nodes;
 #   c. an Allow policy: only its peers (podSelector, serviceAccount, Service),
 #      only its ports;
@@ -29,6 +30,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 MESH_TAG=m$$
+MESH_IPV6=1 # dual-stack pods: the IPv6 half of the rules meets real packets too
 # shellcheck source=tests/lib/mesh-topology.sh
 . "$(dirname "$0")/../lib/mesh-topology.sh"
 
@@ -76,6 +78,9 @@ expect() {
 # would mean nothing listens, which is a broken test bed, not a policy.
 reaches() { expect "$1" "ok $3" "$2" "$(mesh_ip "$3")" "${4:-8080}"; }
 blocked() { expect "$1" timeout "$2" "$(mesh_ip "$3")" "${4:-8080}"; }
+# The same to the destination pod's IPv6 address (from the source's IPv6 one).
+reaches6() { expect "$1" "ok $3" "$2" "$(mesh_ip6 "$3")" "${4:-8080}"; }
+blocked6() { expect "$1" timeout "$2" "$(mesh_ip6 "$3")" "${4:-8080}"; }
 
 # change / delete_timed: apply the manifest on stdin / delete an object in
 # the background, noting when kubectl started and when it returned, so that
@@ -231,11 +236,13 @@ matrix() { # every workload pod to every other, port 8080: prints failures
 			[ "$from" != "$to" ] || continue
 			got=$(mesh_try "$from" "$(mesh_ip "$to")" 8080)
 			[ "$got" = "ok $to" ] || echo "$from -> $to: $got"
+			got=$(mesh_try "$from" "$(mesh_ip6 "$to")" 8080)
+			[ "$got" = "ok $to" ] || echo "$from -> $to over IPv6: $got"
 		done
 	done
 }
 out=$(matrix)
-if [ -z "$out" ]; then t_pass "a: no policy: all 42 pod pairs connect (same node and across)"; else
+if [ -z "$out" ]; then t_pass "a: no policy: all 42 pod pairs connect (same node and across), over IPv4 and IPv6"; else
 	t_fail "a: no policy: all pod pairs connect" "$out"
 fi
 expect "a: Service web through kube-proxy's DNAT" "ok prod-[ab]" dev-a $WEB_IP 80
@@ -267,9 +274,12 @@ blocked "b: dev -> prod denied on the same node (n2)" dev-b prod-b
 blocked "b: dev -> prod denied across nodes (n1 -> n2)" dev-a prod-b
 blocked "b: dev -> prod denied across nodes (n2 -> n1)" dev-b prod-a
 blocked "b: dev -> prod denied on every port" dev-a prod-c 9090
+blocked6 "b: dev -> prod denied over IPv6 (same node)" dev-a prod-a
+blocked6 "b: dev -> prod denied over IPv6 (across)" dev-b prod-a
 expect "b: dev -> prod denied through the Service's cluster IP" timeout dev-a $WEB_IP 80
 reaches "b: prod -> prod still works (same node)" prod-c prod-a
 reaches "b: prod -> prod still works (across)" prod-a prod-b
+reaches6 "b: prod -> prod still works over IPv6 (across)" prod-a prod-b
 reaches "b: dev -> dev is not affected" dev-a dev-b
 reaches "b: prod -> dev is not affected (the policy is ingress only)" prod-a dev-a
 reaches "b: an unmeshed source matches no namespace selector: it reaches prod" outsider prod-b
@@ -302,12 +312,17 @@ programmed "c:" $SP prod web-allow-list
 reaches "c: podSelector peer passes (same node)" prod-c prod-a
 reaches "c: podSelector peer passes (across)" prod-c prod-b
 reaches "c: serviceAccount peer passes (across)" dev-a prod-b
+reaches6 "c: serviceAccount peer passes over IPv6 (across)" dev-a prod-b
+reaches6 "c: podSelector peer passes over IPv6 (same node)" prod-c prod-a
 expect "c: serviceAccount peer passes through the cluster IP" "ok prod-[ab]" dev-a $WEB_IP 80
 reaches "c: Service peer passes (across)" prod-d prod-a
 reaches "c: Service peer passes (same node)" prod-d prod-b
+reaches6 "c: Service peer passes over IPv6 (the Service lists IPv4 endpoints only)" prod-d prod-a
 blocked "c: listed peer, unlisted port: refused" prod-c prod-a 9090
 blocked "c: unlisted peer refused (same node)" dev-b prod-b
 blocked "c: unlisted peer refused (across)" dev-b prod-a
+blocked6 "c: unlisted peer refused over IPv6 (across)" dev-b prod-a
+blocked6 "c: listed peer, unlisted port: refused over IPv6" prod-c prod-a 9090
 blocked "c: another target is no peer: refused" prod-a prod-b
 blocked "c: unlisted peer refused (mallory)" mallory prod-a
 blocked "c: an unmeshed source is in no Allow list: refused" outsider prod-a
@@ -613,6 +628,7 @@ done
 blocked "f: default deny: dev -> dev refused (across)" dev-a dev-b
 blocked "f: default deny: prod -> prod refused (same node)" prod-c prod-a
 blocked "f: default deny: prod -> prod refused (across)" prod-a prod-b
+blocked6 "f: default deny: prod -> prod refused over IPv6 (across)" prod-a prod-b
 blocked "f: default deny: an unmeshed source is refused" outsider prod-b
 expect "f: default deny: Services refused too" timeout dev-a $WEB_IP 80
 check "f: the node itself still reaches its pods (kubelet probe, n1)" node_reaches 1 prod-a
@@ -634,6 +650,7 @@ EOF
 programmed "f:" $SP prod web-from-web
 reaches "f: allowed: prod-a -> prod-b" prod-a prod-b
 reaches "f: allowed: prod-b -> prod-a" prod-b prod-a
+reaches6 "f: allowed over IPv6: prod-b -> prod-a" prod-b prod-a
 blocked "f: still refused: prod-c -> prod-a" prod-c prod-a
 blocked "f: still refused: dev-b -> prod-b" dev-b prod-b
 delete $SP prod web-from-web

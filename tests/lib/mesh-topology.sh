@@ -10,6 +10,8 @@
 # cluster IPs to endpoints, as kube-proxy's nftables mode does.
 #
 #   node n1: 192.168.77.1/24, pods 10.78.1.0/24     node n2: 192.168.77.2, 10.78.2.0/24
+#   with MESH_IPV6=1 also: fd77::1/64, pods fd78:1::/64   fd77::2, fd78:2::/64
+#   (pods then have both families; Services and the fake kube-proxy stay IPv4)
 #
 # Callers set MESH_TAG (short, unique) before sourcing, call mesh_cp_up then
 # mesh_nodes_up, and mesh_cleanup on exit (trap). The control plane is private
@@ -27,6 +29,7 @@ MESH_CP=$SELVEDGE_ROOT/hack/control-plane.sh
 MESH_PY=/usr/bin/python3
 [ -x "$MESH_PY" ] || MESH_PY=$(command -v python3)
 MESH_CP_NAME=${MESH_CP_NAME:-mesh}
+MESH_IPV6=${MESH_IPV6:-0}
 MESH_CP_PORT=${MESH_CP_PORT:-36643}
 MESH_ETCD_PORT=${MESH_ETCD_PORT:-32579}
 MESH_LEASE_NS=selvedge-system
@@ -99,13 +102,19 @@ mesh_nodes_up() {
 		# traffic meets the forward hook (per namespace on this kernel).
 		mesh_nx "$n" sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 || return 1
 		mesh_nx "$n" sysctl -qw net.bridge.bridge-nf-call-ip6tables=1
+		local ranges='[{"subnet":"10.78.'$n'.0/24"}]' routes='{"dst":"0.0.0.0/0"}'
+		if [ "$MESH_IPV6" = 1 ]; then
+			mesh_nx "$n" sysctl -qw net.ipv6.conf.all.forwarding=1 || return 1
+			ranges+=',[{"subnet":"fd78:'$n'::/64"}]'
+			routes+=',{"dst":"::/0"}'
+		fi
 		# Pods route everything to their node (as on a real node, where
 		# Service IPs are reached that way); the node itself has no default
 		# route, so nothing leaves the two nodes.
 		cat >"$MESH_DIR/n$n/net/10-mesh.conflist" <<JSON
 {"cniVersion":"1.1.0","name":"sv$MESH_TAG","plugins":[
  {"type":"bridge","bridge":"svbr0","isGateway":true,"ipam":{"type":"host-local",
-  "ranges":[[{"subnet":"10.78.$n.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"$MESH_DIR/n$n/ipam"}},
+  "ranges":[$ranges],"routes":[$routes],"dataDir":"$MESH_DIR/n$n/ipam"}},
  {"type":"selvedge-cni","failurePolicy":"Fail","agentSocket":"$MESH_DIR/n$n/agent.sock",
   "stateDir":"$MESH_DIR/n$n/cni","agentTimeoutMs":5000,"logFile":"$MESH_DIR/n$n/cni.log"}]}
 JSON
@@ -116,6 +125,10 @@ JSON
 		ip -n "$ns" addr add "192.168.77.$n/24" dev node0
 		ip -n "$ns" link set node0 up
 		ip -n "$ns" route add "10.78.$((3 - n)).0/24" via "192.168.77.$((3 - n))" || return 1
+		if [ "$MESH_IPV6" = 1 ]; then
+			ip -n "$ns" addr add "fd77::$n/64" dev node0 nodad || return 1
+			ip -n "$ns" route add "fd78:$((3 - n))::/64" via "fd77::$((3 - n))" || return 1
+		fi
 	done
 	mesh_kube_proxy_sync
 	mesh_write_py
@@ -225,9 +238,21 @@ EOF
 	done
 	ip=$(ip -n "$pns" -4 -o addr show dev eth0 | awk '{ split($4, a, "/"); print a[1] }')
 	[ -n "$ip" ] || return 1
-	echo "$ns $node $sa $ip" >"$MESH_DIR/pods/$name"
+	local ip6="" pod_ips="{\"ip\":\"$ip\"}"
+	if [ "$MESH_IPV6" = 1 ]; then
+		# Usable once duplicate address detection is over (about a second).
+		for i in $(seq 1 40); do
+			ip6=$(ip -n "$pns" -6 -o addr show dev eth0 scope global -tentative |
+				awk '{ split($4, a, "/"); print a[1] }')
+			[ -n "$ip6" ] && break
+			sleep 0.1
+		done
+		[ -n "$ip6" ] || return 1
+		pod_ips+=",{\"ip\":\"$ip6\"}"
+	fi
+	echo "$ns $node $sa $ip $ip6" >"$MESH_DIR/pods/$name"
 	kubectl -n "$ns" patch pod "$name" --subresource=status --type=merge \
-		-p "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$ip\",\"podIPs\":[{\"ip\":\"$ip\"}]}}" >/dev/null || return 1
+		-p "{\"status\":{\"phase\":\"Running\",\"podIP\":\"$ip\",\"podIPs\":[$pod_ips]}}" >/dev/null || return 1
 	mesh_serve "$name" "${MESH_TCP_PORTS:-8080,9090}" "${MESH_ECHO_PORTS:-7000}" "${MESH_UDP_PORTS:-}"
 }
 # mesh_cni NODE VERB POD [NS UID]: cnitool inside node NODE for POD's netns.
@@ -239,9 +264,11 @@ mesh_cni() {
 		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$ns;K8S_POD_NAME=$name${uid:+;K8S_POD_UID=$uid}" \
 		"$MESH_CNITOOL" "$verb" "sv$MESH_TAG" "/var/run/netns/$(mesh_pod_ns "$name")"
 }
-# mesh_pod_field POD N: field N of the pod's record (1 ns, 2 node, 3 sa, 4 ip).
+# mesh_pod_field POD N: field N of the pod's record (1 ns, 2 node, 3 sa, 4 ip,
+# 5 IPv6 address with MESH_IPV6=1).
 mesh_pod_field() { awk -v n="$2" '{ print $n }' "$MESH_DIR/pods/$1" 2>/dev/null; }
 mesh_ip() { mesh_pod_field "$1" 4; }
+mesh_ip6() { mesh_pod_field "$1" 5; }
 mesh_pod_node() { mesh_pod_field "$1" 2; }
 
 # mesh_pod_del POD: its server stopped, CNI DEL, the Pod deleted, the netns gone.
@@ -416,16 +443,27 @@ def serve(name, tcp, echo, udp, ready):
     class Udp(socketserver.BaseRequestHandler):
         def handle(self):
             self.request[1].sendto((name + "\n").encode(), self.client_address)
-    class T(socketserver.ThreadingTCPServer):
+    # Dual-stack sockets: IPv4 clients arrive as ::ffff:a.b.c.d.
+    class Dual:
+        address_family = socket.AF_INET6
+        def server_bind(self):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+    class T(Dual, socketserver.ThreadingTCPServer):
         allow_reuse_address = True
         daemon_threads = True
         request_queue_size = 512
-    servers = [T(("0.0.0.0", p), Name) for p in tcp] + [T(("0.0.0.0", p), Echo) for p in echo]
-    servers += [socketserver.ThreadingUDPServer(("0.0.0.0", p), Udp) for p in udp]
+    class U(Dual, socketserver.ThreadingUDPServer):
+        pass
+    servers = [T(("::", p), Name) for p in tcp] + [T(("::", p), Echo) for p in echo]
+    servers += [U(("::", p), Udp) for p in udp]
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
     open(ready, "w").close()
     threading.Event().wait()
+
+def family(ip):
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
 def classify(e):
     if isinstance(e, socket.timeout):
@@ -436,7 +474,7 @@ def classify(e):
 
 def connect(ip, port, timeout, src=None):
     # One connection; prints "ok NAME" or why it failed.
-    s = socket.socket()
+    s = socket.socket(family(ip))
     s.settimeout(timeout)
     try:
         if src:
@@ -474,7 +512,7 @@ def main():
                 break
         print(json.dumps({"counts": counts, "seconds": round(time.monotonic() - t0, 3)}))
     elif cmd == "udp":  # IP PORT TIMEOUT
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family(a[0]), socket.SOCK_DGRAM)
         s.settimeout(float(a[2]))
         try:
             s.sendto(b"q\n", (a[0], int(a[1])))
