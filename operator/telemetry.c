@@ -265,28 +265,37 @@ int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err) {
         return t->flows_due;
 }
 
+/* The addresses of the node's pods (the state's localPods): the clients whose
+ * connections count here. */
+static int local_addresses(const json_t *state, sv_hashmap **out) {
+        _cleanup_(sv_hashmap_freep) sv_hashmap *local = NULL;
+        int r = sv_hashmap_new(&local);
+        if (r < 0)
+                return r;
+        size_t i, j;
+        json_t *lp, *ip;
+        json_array_foreach (json_object_get(state, "localPods"), i, lp) {
+                json_array_foreach (json_object_get(lp, "ips"), j, ip) {
+                        if (!json_is_string(ip))
+                                continue;
+                        r = sv_hashmap_put(local, json_string_value(ip), (void *)state, NULL);
+                        if (r < 0 && r != -EINVAL)
+                                return r;
+                }
+        }
+        *out = TAKE_PTR(local);
+        return 0;
+}
+
 int sv_telemetry_set_state(sv_telemetry *t, const json_t *state) {
         sv_addrbook *book = NULL;
         int r = sv_addrbook_build(state, &book);
         if (r < 0)
                 return r;
         _cleanup_(sv_hashmap_freep) sv_hashmap *local = NULL;
-        if (t->flows) {
-                if ((r = sv_hashmap_new(&local)) < 0) {
-                        sv_addrbook_free(book);
-                        return r;
-                }
-                size_t i, j;
-                json_t *lp, *ip;
-                json_array_foreach (json_object_get(state, "localPods"), i, lp)
-                        json_array_foreach (json_object_get(lp, "ips"), j, ip)
-                                if (json_is_string(ip) &&
-                                    (r = sv_hashmap_put(local, json_string_value(ip), t, NULL)) <
-                                            0 &&
-                                    r != -EINVAL) {
-                                        sv_addrbook_free(book);
-                                        return r;
-                                }
+        if (t->flows && (r = local_addresses(state, &local)) < 0) {
+                sv_addrbook_free(book);
+                return r;
         }
         sv_addrbook_free(t->book);
         t->book = book;
