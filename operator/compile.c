@@ -43,12 +43,19 @@ struct sv_compile_cache {
         sv_pod **synth;                /* local pods given an attachment's IPs */
         size_t n_synth, cap_synth;
         sv_hashmap *resolved; /* "P|ns|peer" or "T|ns|target" -> resolution */
+        /* text -> JSON string (a reference): each IP, identity and namespace
+         * is one jansson string shared by every array and object of the
+         * state that holds it. An IP is in the identities, the endpoints and
+         * any number of peer sets (a namespaceSelector peer of 10 namespaces'
+         * policies: 10 copies of 5,000 IPs), at ~70 bytes a copy. */
+        sv_hashmap *strings;
         json_t *local_pods, *identities, *services;
 };
 
 typedef struct ctx {
         const sv_caches *c;
         sv_compile_cache *w;
+        sv_hashmap *specs;  /* object address -> its spec, parsed for this compile */
         sv_hashmap *groups; /* canonical peer -> group index + 1 (as pointer) */
         json_t *group_list; /* array of IP arrays */
         json_t *verdicts;
@@ -100,6 +107,10 @@ void sv_compile_cache_invalidate(sv_compile_cache *w) {
                 free(res);
         }
         sv_hashmap_free(w->resolved);
+        it = 0;
+        while (w->strings && sv_hashmap_next(w->strings, &it, &k, &v))
+                json_decref(v);
+        sv_hashmap_free(w->strings);
         json_decref(w->local_pods);
         json_decref(w->identities);
         json_decref(w->services);
@@ -120,7 +131,43 @@ sv_compile_cache *sv_compile_cache_free(sv_compile_cache *w) {
         return NULL;
 }
 
+/* The shared JSON string of text (borrowed from the cache), or NULL when
+ * memory ran out (appending NULL fails, as appending a failed json_string
+ * did). */
+static json_t *str(ctx *x, const char *text) {
+        json_t *j = sv_hashmap_get(x->w->strings, text);
+        if (j)
+                return j;
+        if (!(j = json_string(text)))
+                return NULL;
+        if (sv_hashmap_put(x->w->strings, text, j, NULL) < 0) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
+/* The spec of o (borrowed; parsed once per compile), or NULL when memory ran
+ * out: lookups in NULL find nothing. */
+static json_t *spec_of(ctx *x, const sv_mesh_object *o) {
+        char key[32];
+        snprintf(key, sizeof(key), "%p", (const void *)o);
+        json_t *j = sv_hashmap_get(x->specs, key);
+        if (j || !(j = sv_mesh_object_spec(o)))
+                return j;
+        if (sv_hashmap_put(x->specs, key, j, NULL) < 0) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
 static void ctx_done(ctx *x) {
+        size_t it = 0;
+        void *v;
+        while (x->specs && sv_hashmap_next(x->specs, &it, NULL, &v))
+                json_decref(v);
+        sv_hashmap_free(x->specs);
         sv_hashmap_free(x->groups);
         json_decref(x->group_list);
         json_decref(x->verdicts);
@@ -293,7 +340,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
         if (!svc)
                 return -ENOENT;
         for (unsigned i = 0; with_vips && i < svc->n_cluster_ips; i++)
-                json_array_append_new(out, json_string(svc->cluster_ips[i]));
+                json_array_append(out, str(x, svc->cluster_ips[i]));
         _cleanup_(sv_hashmap_freep) sv_hashmap *seen = NULL;
         if (whole_pods && sv_hashmap_new(&seen) < 0)
                 return -ENOMEM;
@@ -303,7 +350,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
                         const char *ip = l->slices[s]->ips[i];
                         const sv_pod *p = seen ? sv_hashmap_get(x->w->pod_by_ip, ip) : NULL;
                         if (!p) {
-                                json_array_append_new(out, json_string(ip));
+                                json_array_append(out, str(x, ip));
                                 continue;
                         }
                         char pk[32];
@@ -312,7 +359,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
                             sv_hashmap_put(seen, pk, (void *)p, NULL) < 0)
                                 continue;
                         for (unsigned k = 0; k < p->n_ips; k++)
-                                json_array_append_new(out, json_string(p->ips[k]));
+                                json_array_append(out, str(x, p->ips[k]));
                 }
         return 0;
 }
@@ -331,7 +378,7 @@ static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const 
                 if (sel && !sv_selector_matches(sel, &p->labels))
                         continue;
                 for (unsigned k = 0; k < p->n_ips; k++)
-                        json_array_append_new(out, json_string(p->ips[k]));
+                        json_array_append(out, str(x, p->ips[k]));
         }
 }
 
@@ -392,11 +439,12 @@ static void resolve_peer_ips(ctx *x, const sv_mesh_object *o, json_t *peer, json
 
 /* The workloads on this node that o applies to. */
 static void resolve_target_ips(ctx *x, const sv_mesh_object *o, json_t *ips, resolution *res) {
-        json_t *ref = json_object_get(o->spec, "targetRef");
+        json_t *spec = spec_of(x, o);
+        json_t *ref = json_object_get(spec, "targetRef");
         if (!ref) {
                 sv_error err = SV_ERROR_INIT;
                 _cleanup_(sv_selector_freep) sv_selector *sel = NULL;
-                if (sv_selector_compile(json_object_get(o->spec, "podSelector"), &sel, &err) < 0)
+                if (sv_selector_compile(json_object_get(spec, "podSelector"), &sel, &err) < 0)
                         set_problem(res, "InvalidSelector", "podSelector: %s", err.message);
                 else
                         pods_matching(x, o->namespace, sel, NULL, true, ips);
@@ -424,9 +472,10 @@ static const resolution *resolve(ctx *x, const sv_mesh_object *o, json_t *peer) 
         if (peer) {
                 canon = json_dumps(peer, JSON_COMPACT | JSON_SORT_KEYS);
         } else {
+                json_t *spec = spec_of(x, o);
                 _cleanup_json_ json_t *t =
-                        json_pack("{s:O?,s:O?}", "targetRef", json_object_get(o->spec, "targetRef"),
-                                  "podSelector", json_object_get(o->spec, "podSelector"));
+                        json_pack("{s:O?,s:O?}", "targetRef", json_object_get(spec, "targetRef"),
+                                  "podSelector", json_object_get(spec, "podSelector"));
                 canon = t ? json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         }
         if (!canon)
@@ -525,7 +574,7 @@ static json_t *compile_rules(ctx *x, const sv_mesh_object *o, json_t *rules,
 }
 
 static json_t *compile_policy(ctx *x, const sv_mesh_object *o) {
-        json_t *spec = o->spec;
+        json_t *spec = spec_of(x, o);
         const resolution *targets = resolve(x, o, NULL);
         json_t *sorted = targets ? json_incref(targets->ips) : NULL;
         const char *action = json_string_value(json_object_get(spec, "action"));
@@ -548,7 +597,7 @@ static bool service_exists(ctx *x, const char *ns, const char *name) {
 }
 
 static json_t *compile_split(ctx *x, const sv_mesh_object *o) {
-        json_t *spec = o->spec;
+        json_t *spec = spec_of(x, o);
         const char *root = json_string_value(json_object_get(spec, "service"));
         if (!service_exists(x, o->namespace, root)) {
                 set_verdict(x, o, "BackendNotFound", "Service %s/%s (the root) not found",
@@ -612,7 +661,7 @@ static int sorted_keys(sv_informer *inf, const char ***out, size_t *n_out) {
 
 /* The oldest TrafficSplit of a root Service owns it (creation time, then name). */
 static bool split_conflicts(ctx *x, const sv_mesh_object *o, const sv_mesh_object **owner) {
-        const char *root = json_string_value(json_object_get(o->spec, "service"));
+        const char *root = json_string_value(json_object_get(spec_of(x, o), "service"));
         size_t it = 0;
         const char *k;
         void *item;
@@ -620,7 +669,8 @@ static bool split_conflicts(ctx *x, const sv_mesh_object *o, const sv_mesh_objec
                 const sv_mesh_object *other = item;
                 if (other == o || strcmp(other->namespace, o->namespace) != 0)
                         continue;
-                const char *oroot = json_string_value(json_object_get(other->spec, "service"));
+                const char *oroot =
+                        json_string_value(json_object_get(spec_of(x, other), "service"));
                 if (!root || !oroot || strcmp(root, oroot) != 0)
                         continue;
                 int c = strcmp(other->creation, o->creation);
@@ -644,7 +694,7 @@ static json_t *compile_services(ctx *x) {
                 const sv_service *s = sv_informer_get(x->c->services, keys[i]);
                 json_t *vips = json_array(), *ports = json_array(), *eps = json_array();
                 for (unsigned k = 0; k < s->n_cluster_ips; k++)
-                        json_array_append_new(vips, json_string(s->cluster_ips[k]));
+                        json_array_append(vips, str(x, s->cluster_ips[k]));
                 for (unsigned k = 0; k < s->n_ports; k++) {
                         const sv_service_port *p = &s->ports[k];
                         json_t *pj = json_pack("{s:s,s:s,s:i}", "name", p->name, "protocol",
@@ -669,9 +719,10 @@ static json_t *compile_services(ctx *x) {
                                                         p && strcmp(p->node, x->c->node) == 0));
                 }
                 json_decref(sorted);
-                json_array_append_new(out, json_pack("{s:s,s:s,s:o,s:o,s:o}", "namespace",
-                                                     s->namespace, "name", s->name, "clusterIPs",
-                                                     vips, "ports", ports, "endpoints", eps));
+                json_array_append_new(out,
+                                      json_pack("{s:O,s:s,s:o,s:o,s:o}", "namespace",
+                                                str(x, s->namespace), "name", s->name, "clusterIPs",
+                                                vips, "ports", ports, "endpoints", eps));
         }
         free(keys);
         return out;
@@ -691,18 +742,17 @@ static json_t *compile_pods(ctx *x, json_t **identities) {
                                 continue;
                         char id[KEY_MAX];
                         snprintf(id, sizeof(id), "%s/%s", p->namespace, p->service_account);
+                        for (unsigned k = 0; k < p->n_ips; k++)
+                                json_object_set(ids, p->ips[k], str(x, id));
+                        if (which != 0)
+                                continue;
                         json_t *ips = json_array();
-                        for (unsigned k = 0; k < p->n_ips; k++) {
-                                json_array_append_new(ips, json_string(p->ips[k]));
-                                json_object_set_new(ids, p->ips[k], json_string(id));
-                        }
-                        if (which == 0)
-                                json_array_append_new(local,
-                                                      json_pack("{s:s,s:s,s:s,s:o}", "namespace",
-                                                                p->namespace, "name", p->name,
-                                                                "identity", id, "ips", ips));
-                        else
-                                json_decref(ips);
+                        for (unsigned k = 0; k < p->n_ips; k++)
+                                json_array_append(ips, str(x, p->ips[k]));
+                        json_array_append_new(local,
+                                              json_pack("{s:O,s:s,s:O,s:o}", "namespace",
+                                                        str(x, p->namespace), "name", p->name,
+                                                        "identity", str(x, id), "ips", ips));
                 }
                 free(keys);
                 keys = NULL;
@@ -717,7 +767,7 @@ static int build_world(ctx *x) {
         int r;
         if ((r = sv_hashmap_new(&w->pods_by_ns)) < 0 || (r = sv_hashmap_new(&w->pod_by_ip)) < 0 ||
             (r = sv_hashmap_new(&w->slices_by_service)) < 0 ||
-            (r = sv_hashmap_new(&w->resolved)) < 0)
+            (r = sv_hashmap_new(&w->resolved)) < 0 || (r = sv_hashmap_new(&w->strings)) < 0)
                 return r;
         if ((r = index_attachments(x)) < 0 || (r = index_pods(x, x->c->local_pods)) < 0 ||
             (r = index_pods(x, x->c->remote_pods)) < 0 || (r = index_slices(x)) < 0)
@@ -737,7 +787,7 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
                 return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
         _cleanup_(ctx_done) ctx x = {.c = caches, .w = cache ? cache : own};
         int r;
-        if ((r = sv_hashmap_new(&x.groups)) < 0)
+        if ((r = sv_hashmap_new(&x.groups)) < 0 || (r = sv_hashmap_new(&x.specs)) < 0)
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "out of memory");
         x.group_list = json_array();
         x.verdicts = json_object();
@@ -771,7 +821,8 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
                                 set_verdict(&x, o, "Conflicted",
                                             "TrafficSplit %s is older and owns Service %s/%s",
                                             owner->name, o->namespace,
-                                            json_string_value(json_object_get(o->spec, "service")));
+                                            json_string_value(
+                                                    json_object_get(spec_of(&x, o), "service")));
                         } else if ((entry = compile_split(&x, o))) {
                                 json_array_append_new(splits, entry);
                         }

@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/parse.h"
+#include "base/siphash.h"
 #include "json/json.h"
 #include "kube/client.h"
 #include "kube/informer.h"
@@ -82,7 +83,12 @@ typedef struct op {
         sv_compile_cache *ccache;
         bool compile_dirty, status_dirty, synced, was_leader;
         int64_t compile_due, status_due, start_ms;
-        char *applied; /* text of the state in the data plane */
+        /* The state in the data plane as the keyed hash and length of its
+         * text: comparing is all it is needed for, and the text is megabytes
+         * at 10,000 pods. */
+        uint8_t digest_key[SV_SIPHASH_KEY_LEN];
+        uint64_t applied_hash;
+        size_t applied_len; /* 0: nothing applied yet */
         uint64_t nft_failures_seen;
         json_t *verdicts;
         sv_metric *m_sync, *m_compile_errors, *m_apply_errors, *m_status_writes, *m_status_errors,
@@ -337,7 +343,7 @@ static void on_change(void *ud, enum sv_informer_change change, const char *key,
                 sv_compile_cache_invalidate(x->ccache);
         if (mesh && change == SV_INFORMER_UPDATE) {
                 const sv_mesh_object *a = old_item, *b = new_item;
-                if (a->generation == b->generation && json_equal(a->spec, b->spec)) {
+                if (a->generation == b->generation && strcmp(a->spec, b->spec) == 0) {
                         x->status_dirty = true;
                         return;
                 }
@@ -534,7 +540,14 @@ static void export_informer_metrics(op *x) {
         }
 }
 
-/* Hands a state to the backend and, once applied, persists it. */
+static uint64_t text_hash(const op *x, const char *text) {
+        sv_siphash h;
+        sv_siphash_init(&h, x->digest_key);
+        sv_siphash_update(&h, text, strlen(text));
+        return sv_siphash_final(&h);
+}
+
+/* Hands a state to the backend and, once applied, persists it. Takes text. */
 static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
         int r = sv_backend_apply(x->backend, state, text, err);
         const sv_backend_stats *bs = sv_backend_stats_get(x->backend);
@@ -563,8 +576,9 @@ static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
         sv_error save_err = SV_ERROR_INIT;
         if (sv_state_save(x->o.state_dir, text, strlen(text), &save_err) < 0)
                 sv_log(SV_LOG_WARN, "persisting the state failed", "error", save_err.message, NULL);
-        free(x->applied);
-        x->applied = text;
+        x->applied_len = strlen(text);
+        x->applied_hash = text_hash(x, text);
+        free(text);
         return 0;
 }
 
@@ -625,7 +639,7 @@ static int compile_and_apply_once(op *x) {
         _cleanup_json_ json_t *failed = json_object();
         const char *uid;
         json_t *v;
-        if (x->applied && strcmp(x->applied, text) == 0) {
+        if (x->applied_len == strlen(text) && x->applied_hash == text_hash(x, text)) {
                 free(text);
         } else if (apply_state(x, state, text, &err) < 0) {
                 sv_log(SV_LOG_ERROR, "applying the state failed", "backend",
@@ -761,6 +775,9 @@ static void status_pass(op *x, int64_t now) {
         sv_metric_add(x->m_status_writes, writes);
         sv_metric_add(x->m_events, events);
         sv_metric_add(x->m_status_errors, errors);
+        /* Each write parsed a request and an answer: hand the pages back. */
+        if (writes > 0)
+                malloc_trim(0);
         if (x->status_dirty)
                 x->status_due = now + 1000;
 }
@@ -904,7 +921,6 @@ static void op_done(op *x) {
         sv_kube_client_free(x->client);
         sv_metrics_free(x->metrics);
         json_decref(x->verdicts);
-        free(x->applied);
 }
 
 static int load_state_file(const char *path, json_t **out, sv_error *err) {
@@ -980,6 +996,13 @@ int main(int argc, char **argv) {
         sv_log_setup("selvedge-operator", level, STDERR_FILENO);
         /* Two threads at most: one malloc arena keeps the footprint small. */
         mallopt(M_ARENA_MAX, 1);
+        /* Blocks of 128 KiB and more (response bodies, the state's text, big
+         * tables) get mappings of their own, returned to the kernel when
+         * freed. Left dynamic, glibc raises this threshold to the largest
+         * block freed so far (megabytes here), and later ones are carved
+         * from the heap, where they stay resident. */
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        sv_siphash_random_key(x.digest_key);
         x.start_ms = sv_monotonic_ms();
 
         sv_error err = SV_ERROR_INIT;

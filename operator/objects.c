@@ -34,27 +34,42 @@ void sv_pod_free(void *p) {
         sv_pod *pod = p;
         if (!pod)
                 return;
-        free(pod->namespace);
-        free(pod->name);
-        free(pod->service_account);
-        free(pod->node);
         sv_labels_done(&pod->labels);
-        free(pod);
+        free(pod); /* the strings live in the same block */
+}
+
+/* Appends s (NULL: "") at *at and returns where it went. */
+static char *pack(char **at, const char *s) {
+        char *dst = *at;
+        size_t n = strlen(s ? s : "") + 1;
+        memcpy(dst, s ? s : "", n);
+        *at += n;
+        return dst;
 }
 
 int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err) {
-        sv_pod *pod = calloc(1, sizeof(*pod));
-        if (!pod)
-                return -ENOMEM;
         json_t *spec = json_object_get(obj, "spec"), *status = json_object_get(obj, "status");
         const char *sa = json_string_value(json_object_get(spec, "serviceAccountName"));
-        pod->namespace = dup_or_empty(sv_meta_string(obj, "namespace"));
-        pod->name = dup_or_empty(sv_meta_string(obj, "name"));
-        pod->service_account = dup_or_empty(sa ? sa : "default");
-        pod->node = dup_or_empty(json_string_value(json_object_get(spec, "nodeName")));
+        const char *ns = sv_meta_string(obj, "namespace"), *name = sv_meta_string(obj, "name");
+        const char *node = json_string_value(json_object_get(spec, "nodeName"));
+        if (!sa)
+                sa = "default";
+        /* One block for the struct and its four strings: at 10,000 pods, four
+         * allocations fewer per pod is about a megabyte (each costs 32 bytes
+         * or more, for strings of 5 to 20). */
+        size_t strings = strlen(ns ? ns : "") + strlen(name ? name : "") + strlen(sa) +
+                         strlen(node ? node : "") + 4;
+        sv_pod *pod = calloc(1, sizeof(*pod) + strings);
+        if (!pod)
+                return -ENOMEM;
+        char *at = (char *)(pod + 1);
+        pod->namespace = pack(&at, ns);
+        pod->name = pack(&at, name);
+        pod->service_account = pack(&at, sa);
+        pod->node = pack(&at, node);
         int r = sv_labels_from_json(json_object_get(json_object_get(obj, "metadata"), "labels"),
                                     &pod->labels);
-        if (r < 0 || !pod->namespace || !pod->name || !pod->service_account || !pod->node) {
+        if (r < 0) {
                 sv_pod_free(pod);
                 return -ENOMEM;
         }
@@ -242,8 +257,8 @@ void sv_mesh_object_free(void *p) {
         free(o->uid);
         free(o->resource_version);
         free(o->creation);
-        json_decref(o->spec);
-        json_decref(o->status);
+        free(o->spec);
+        free(o->status);
         free(o);
 }
 
@@ -261,14 +276,28 @@ static int mesh_transform(enum sv_mesh_kind kind, json_t *obj, void **out, sv_er
         o->resource_version = dup_or_empty(sv_meta_string(obj, "resourceVersion"));
         o->creation = dup_or_empty(sv_meta_string(obj, "creationTimestamp"));
         o->generation = sv_meta_int(obj, "generation");
-        o->spec = json_incref(spec);
-        o->status = json_incref(json_object_get(obj, "status"));
-        if (!o->namespace || !o->name || !o->uid || !o->resource_version || !o->creation) {
+        o->spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+        json_t *status = json_object_get(obj, "status");
+        if (json_is_object(status) && !(o->status = json_dumps(status, JSON_COMPACT))) {
+                sv_mesh_object_free(o);
+                return -ENOMEM;
+        }
+        if (!o->namespace || !o->name || !o->uid || !o->resource_version || !o->creation ||
+            !o->spec) {
                 sv_mesh_object_free(o);
                 return -ENOMEM;
         }
         *out = o;
         return 0;
+}
+
+json_t *sv_mesh_object_spec(const sv_mesh_object *o) {
+        return o->spec ? json_loads(o->spec, 0, NULL) : NULL;
+}
+
+json_t *sv_mesh_object_status(const sv_mesh_object *o) {
+        /* Our own dump: it parses, unless memory ran out. */
+        return o->status ? json_loads(o->status, 0, NULL) : NULL;
 }
 
 int sv_policy_transform(void *ud, json_t *obj, void **out, sv_error *err) {

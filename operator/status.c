@@ -272,11 +272,12 @@ static int post_event(sv_status_writer *w, sv_kube_client *c, const sv_mesh_obje
  * while False: judged against the stored status, so a new leader does not
  * repeat the Events of the previous one. */
 static int maybe_event(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object *o,
-                       const json_t *desired, unsigned *events, sv_error *err) {
+                       const json_t *current, const json_t *desired, unsigned *events,
+                       sv_error *err) {
         json_t *acc = find_cond(desired, "Accepted");
         if (!acc || strcmp(json_string_value(json_object_get(acc, "status")), "False") != 0)
                 return 0;
-        json_t *before = find_cond(o->status, "Accepted");
+        json_t *before = find_cond(current, "Accepted");
         if (before && same_field(before, acc, "status") && same_field(before, acc, "reason") &&
             same_field(before, acc, "observedGeneration"))
                 return 0;
@@ -320,9 +321,12 @@ int sv_status_sync(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object 
                 _cleanup_json_ json_t *desired = sv_status_desired(o, verdict, ro);
                 if (!desired)
                         return -ENOMEM;
-                if (o->status && status_equal(o->status, desired))
+                _cleanup_json_ json_t *current = sv_mesh_object_status(o);
+                if (o->status && !current)
+                        return -ENOMEM;
+                if (current && status_equal(current, desired))
                         return 0;
-                stamp_transitions(desired, o->status);
+                stamp_transitions(desired, current);
                 _cleanup_json_ json_t *patch =
                         json_pack("{s:{s:s},s:O}", "metadata", "resourceVersion",
                                   o->resource_version, "status", desired);
@@ -341,7 +345,7 @@ int sv_status_sync(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object 
                         return 0; /* deleted meanwhile */
                 if (status == 200) {
                         sv_error ev_err = SV_ERROR_INIT;
-                        (void)maybe_event(w, c, o, desired, events, &ev_err);
+                        (void)maybe_event(w, c, o, current, desired, events, &ev_err);
                         return 1;
                 }
                 if (status != 409 || attempt + 1 >= CONFLICT_RETRIES)

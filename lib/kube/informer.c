@@ -14,10 +14,11 @@
 #define EVENT_LINE_MAX (8u << 20) /* an object is at most ~1.5 MB in etcd */
 #define PATH_MAX_LEN 4096
 
+/* One allocation per cached object, its resourceVersion inline. */
 struct entry {
-        char *rv;
         void *item;
         uint32_t epoch;
+        char rv[];
 };
 
 struct sv_informer {
@@ -70,7 +71,6 @@ static void entry_free(sv_informer *inf, struct entry *e) {
         if (!e)
                 return;
         inf->ops.free_item(e->item);
-        free(e->rv);
         free(e);
 }
 
@@ -188,15 +188,15 @@ static int upsert(sv_informer *inf, json_t *object, sv_error *err) {
                 sv_error_prefix(err, "%s %s: ", inf->name, key);
                 return r;
         }
-        struct entry *e = calloc(1, sizeof(*e));
-        char *rv_copy = strdup(rv ? rv : "");
-        if (!e || !rv_copy) {
-                free(e);
-                free(rv_copy);
+        size_t rv_len = strlen(rv ? rv : "");
+        struct entry *e = malloc(sizeof(*e) + rv_len + 1);
+        if (!e) {
                 inf->ops.free_item(item);
                 return -ENOMEM;
         }
-        *e = (struct entry){.rv = rv_copy, .item = item, .epoch = inf->epoch};
+        e->item = item;
+        e->epoch = inf->epoch;
+        memcpy(e->rv, rv ? rv : "", rv_len + 1);
         void *prev = NULL;
         r = sv_hashmap_put(inf->cache, key, e, &prev);
         if (r < 0) {

@@ -45,14 +45,41 @@ int sv_watch_decoder_feed(sv_watch_decoder *d, const char *data, size_t len) {
         return 0;
 }
 
+/* Everything whole is consumed: a buffer grown by a burst (a thousand events
+ * that came in while the owner was busy) shrinks back to what the pending
+ * partial line needs, instead of staying megabytes until the stream ends. */
+static void shrink(sv_watch_decoder *d) {
+        size_t keep = d->len - d->start;
+        if (d->alloc <= 65536 || keep * 4 > d->alloc)
+                return;
+        if (keep == 0) {
+                free(d->buf);
+                d->buf = NULL;
+                d->alloc = d->len = d->start = 0;
+                return;
+        }
+        memmove(d->buf, d->buf + d->start, keep);
+        d->len = keep;
+        d->start = 0;
+        size_t want = 4096;
+        while (want < keep)
+                want *= 2;
+        char *n = realloc(d->buf, want);
+        if (n) {
+                d->buf = n;
+                d->alloc = want;
+        }
+}
+
 int sv_watch_decoder_next(sv_watch_decoder *d, sv_watch_event *out, sv_error *err) {
         for (;;) {
-                if (d->start >= d->len)
+                char *nl = d->start < d->len ? memchr(d->buf + d->start, '\n', d->len - d->start)
+                                             : NULL;
+                if (!nl) {
+                        shrink(d);
                         return 0;
+                }
                 char *line = d->buf + d->start;
-                char *nl = memchr(line, '\n', d->len - d->start);
-                if (!nl)
-                        return 0;
                 size_t n = (size_t)(nl - line);
                 d->start += n + 1;
                 if (n > d->max_line)

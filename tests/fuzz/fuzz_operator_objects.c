@@ -85,7 +85,14 @@ static void check_slice(json_t *obj, const sv_slice *s) {
 static void check_mesh(json_t *obj, const sv_mesh_object *o, enum sv_mesh_kind kind) {
         check(o->kind == kind && o->namespace && o->name && o->uid && o->resource_version &&
               o->creation);
-        check(o->spec == json_object_get(obj, "spec") && json_is_object(o->spec));
+        json_t *spec = sv_mesh_object_spec(o);
+        check(json_is_object(spec) && json_equal(spec, json_object_get(obj, "spec")));
+        json_decref(spec);
+        json_t *status = sv_mesh_object_status(o);
+        check(json_is_object(json_object_get(obj, "status"))
+                      ? json_equal(status, json_object_get(obj, "status"))
+                      : !o->status);
+        json_decref(status);
         check(o->generation == sv_meta_int(obj, "generation"));
 }
 

@@ -505,6 +505,9 @@ static void buffer_cap(void **state) {
         assert_string_equal(rv_of(ev.object), "104");
         sv_watch_event_done(&ev);
         assert_int_equal(sv_watch_decoder_next(&d, &ev, &err), 0);
+        /* Drained: the big buffer goes back at once, not when the stream ends. */
+        assert_null(d.buf);
+        assert_int_equal(d.alloc, 0);
         const char tail[] = EV_ADDED "\n";
         assert_int_equal(sv_watch_decoder_feed(&d, tail, strlen(tail)), 0);
         assert_true(d.len <= strlen(tail));
@@ -512,10 +515,23 @@ static void buffer_cap(void **state) {
         assert_int_equal(ev.type, SV_WATCH_ADDED);
         sv_watch_event_done(&ev);
 
-        /* Reset gives the big buffer back. */
+        /* After a burst with a partial line pending, the buffer shrinks to
+         * what that line needs, and the line completes. */
+        for (int i = 0; i < 64; i++)
+                assert_int_equal(sv_watch_decoder_feed(&d, blank, 4096), 0);
+        assert_int_equal(sv_watch_decoder_feed(&d, tail, 10), 0);
+        assert_true(d.alloc > 65536);
+        assert_int_equal(sv_watch_decoder_next(&d, &ev, &err), 0);
+        assert_true(d.alloc <= 4096);
+        assert_int_equal(sv_watch_decoder_feed(&d, tail + 10, strlen(tail) - 10), 0);
+        assert_int_equal(sv_watch_decoder_next(&d, &ev, &err), 1);
+        assert_int_equal(ev.type, SV_WATCH_ADDED);
+        sv_watch_event_done(&ev);
+
+        /* Reset forgets what is buffered. */
+        assert_int_equal(sv_watch_decoder_feed(&d, tail, 10), 0);
         sv_watch_decoder_reset(&d);
-        assert_null(d.buf);
-        assert_int_equal(d.alloc, 0);
+        assert_int_equal(d.len, 0);
         assert_int_equal(sv_watch_decoder_feed(&d, tail, strlen(tail)), 0);
         assert_int_equal(sv_watch_decoder_next(&d, &ev, &err), 1);
         sv_watch_event_done(&ev);
