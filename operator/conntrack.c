@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "nft/nl.h"
 
 #define RECV_BUF_SIZE 65536
 #define ACCT_SYSCTL "/proc/sys/net/netfilter/nf_conntrack_acct"
@@ -207,7 +208,8 @@ int sv_ct_enable_accounting(void) {
 
 struct sv_ct_events {
         struct mnl_socket *nl;
-        sv_ct_events_stats stats;
+        uint64_t events;     /* handed to the callback */
+        sv_nl_read_stats rx; /* malformed (by the reader or the parser), overruns */
         uint8_t *buf;
 };
 
@@ -249,75 +251,42 @@ int sv_ct_events_fd(const sv_ct_events *ev) {
 }
 
 void sv_ct_events_get_stats(const sv_ct_events *ev, sv_ct_events_stats *out) {
-        if (out)
-                *out = ev ? ev->stats : (sv_ct_events_stats){0};
+        if (!out)
+                return;
+        *out = ev ? (sv_ct_events_stats){.events = ev->events,
+                                         .malformed = ev->rx.malformed,
+                                         .overruns = ev->rx.overruns}
+                  : (sv_ct_events_stats){0};
 }
 
-/* Hands every entry of one datagram to cb. */
-static int dispatch(sv_ct_events *ev, size_t n, sv_ct_cb cb, void *userdata, int *delivered) {
-        const uint8_t *b = ev->buf;
-        size_t off = 0;
-        while (n - off >= NLMSG_HDRLEN) {
-                struct nlmsghdr h;
-                memcpy(&h, b + off, sizeof(h));
-                if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > n - off) {
-                        ev->stats.malformed++;
-                        return 0;
-                }
-                sv_ct_entry e;
-                int r = sv_ct_parse_msg(b + off, h.nlmsg_len, &e);
-                if (r == 0) {
-                        e.destroyed = true;
-                        ev->stats.events++;
-                        (*delivered)++;
-                        if ((r = cb(&e, userdata)) < 0)
-                                return r;
-                } else if (r == -EBADMSG) {
-                        ev->stats.malformed++;
-                }
-                size_t step = NLMSG_ALIGN(h.nlmsg_len);
-                if (step >= n - off)
-                        break;
-                off += step;
-        }
-        return 0;
+typedef struct events_walk {
+        sv_ct_events *ev;
+        sv_ct_cb cb;
+        void *userdata;
+        int delivered;
+} events_walk;
+
+/* One message of a datagram: an entry goes to cb as a destroy event (the
+ * group carries nothing else); other types and families are skipped. */
+static int on_event_msg(const void *msg, size_t len, void *data) {
+        events_walk *w = data;
+        sv_ct_entry e;
+        int r = sv_ct_parse_msg(msg, len, &e);
+        if (r == -EBADMSG)
+                w->ev->rx.malformed++;
+        if (r < 0)
+                return 0;
+        e.destroyed = true;
+        w->ev->events++;
+        w->delivered++;
+        return w->cb(&e, w->userdata);
 }
 
 int sv_ct_events_read(sv_ct_events *ev, sv_ct_cb cb, void *userdata) {
         if (!ev || !cb)
                 return -EINVAL;
-        int fd = mnl_socket_get_fd(ev->nl), delivered = 0;
-        for (int i = 0; i < SV_CT_READ_MAX; i++) {
-                struct sockaddr_nl from = {0};
-                struct iovec iov = {.iov_base = ev->buf, .iov_len = RECV_BUF_SIZE};
-                struct msghdr msg = {
-                        .msg_name = &from,
-                        .msg_namelen = sizeof(from),
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                };
-                ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                break;
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == ENOBUFS) {
-                                ev->stats.overruns++;
-                                continue;
-                        }
-                        return negative_errno();
-                }
-                /* Only the kernel speaks for the group; a datagram cut short
-                 * cannot be trusted to end where its headers say. */
-                if (msg.msg_namelen != sizeof(from) || from.nl_pid != 0 ||
-                    (msg.msg_flags & MSG_TRUNC)) {
-                        ev->stats.malformed++;
-                        continue;
-                }
-                int r = dispatch(ev, (size_t)n, cb, userdata, &delivered);
-                if (r < 0)
-                        return r;
-        }
-        return delivered;
+        events_walk w = {.ev = ev, .cb = cb, .userdata = userdata};
+        int r = sv_nl_read_kernel(ev->nl, ev->buf, RECV_BUF_SIZE, SV_CT_READ_MAX, on_event_msg, &w,
+                                  &ev->rx);
+        return r < 0 ? r : w.delivered;
 }

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "nft/nl.h"
+
 /* The kernel's batch buffer (NFULA_CFG_NLBUFSIZ), and ours: larger, so any
  * datagram fits (one message larger than the batch buffer goes alone). */
 #define NLBUFSIZ 16384
@@ -26,7 +28,8 @@
 struct sv_nflog {
         struct mnl_socket *nl;
         uint16_t group;
-        sv_nflog_stats stats;
+        uint64_t packets;    /* handed to the callback */
+        sv_nl_read_stats rx; /* malformed (by the reader or the parser), overruns */
         uint8_t *buf;
 };
 
@@ -312,75 +315,41 @@ int sv_nflog_fd(const sv_nflog *l) {
 }
 
 void sv_nflog_get_stats(const sv_nflog *l, sv_nflog_stats *out) {
-        if (out)
-                *out = l ? l->stats : (sv_nflog_stats){0};
+        if (!out)
+                return;
+        *out = l ? (sv_nflog_stats){.packets = l->packets,
+                                    .malformed = l->rx.malformed,
+                                    .overruns = l->rx.overruns}
+                 : (sv_nflog_stats){0};
 }
 
-/* Hands every packet message of one datagram to cb. */
-static int dispatch(sv_nflog *l, const uint8_t *b, size_t n, sv_nflog_cb cb, void *userdata,
-                    int *delivered) {
-        size_t off = 0;
-        while (n - off >= NLMSG_HDRLEN) {
-                struct nlmsghdr h;
-                memcpy(&h, b + off, sizeof(h));
-                if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > n - off) {
-                        l->stats.malformed++;
-                        return 0;
-                }
-                sv_nflog_packet p;
-                int r = sv_nflog_parse_msg(b + off, h.nlmsg_len, &p);
-                if (r == 0) {
-                        l->stats.packets++;
-                        (*delivered)++;
-                        r = cb(&p, userdata);
-                        if (r < 0)
-                                return r;
-                } else if (r == -EBADMSG) {
-                        l->stats.malformed++;
-                } /* else another message type: NLMSG_DONE ends a batch */
-                size_t step = NLMSG_ALIGN(h.nlmsg_len);
-                if (step >= n - off)
-                        break;
-                off += step;
-        }
-        return 0;
+typedef struct read_walk {
+        sv_nflog *l;
+        sv_nflog_cb cb;
+        void *userdata;
+        int delivered;
+} read_walk;
+
+/* One message of a datagram: a logged packet goes to cb; other types are
+ * skipped (NLMSG_DONE ends a batch). */
+static int on_msg(const void *msg, size_t len, void *data) {
+        read_walk *w = data;
+        sv_nflog_packet p;
+        int r = sv_nflog_parse_msg(msg, len, &p);
+        if (r == -EBADMSG)
+                w->l->rx.malformed++;
+        if (r < 0)
+                return 0;
+        w->l->packets++;
+        w->delivered++;
+        return w->cb(&p, w->userdata);
 }
 
 int sv_nflog_read(sv_nflog *l, sv_nflog_cb cb, void *userdata) {
         if (!l || !cb)
                 return -EINVAL;
-        int fd = mnl_socket_get_fd(l->nl), delivered = 0;
-        for (int i = 0; i < SV_NFLOG_READ_MAX; i++) {
-                struct sockaddr_nl from = {0};
-                struct iovec iov = {.iov_base = l->buf, .iov_len = RECV_BUF_SIZE};
-                struct msghdr msg = {
-                        .msg_name = &from,
-                        .msg_namelen = sizeof(from),
-                        .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                };
-                ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
-                if (n < 0) {
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                break;
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == ENOBUFS) {
-                                l->stats.overruns++;
-                                continue;
-                        }
-                        return negative_errno();
-                }
-                /* Only the kernel speaks for the log group; a datagram cut
-                 * short cannot be trusted to end where its headers say. */
-                if (msg.msg_namelen != sizeof(from) || from.nl_pid != 0 ||
-                    (msg.msg_flags & MSG_TRUNC)) {
-                        l->stats.malformed++;
-                        continue;
-                }
-                int r = dispatch(l, l->buf, (size_t)n, cb, userdata, &delivered);
-                if (r < 0)
-                        return r;
-        }
-        return delivered;
+        read_walk w = {.l = l, .cb = cb, .userdata = userdata};
+        int r = sv_nl_read_kernel(l->nl, l->buf, RECV_BUF_SIZE, SV_NFLOG_READ_MAX, on_msg, &w,
+                                  &l->rx);
+        return r < 0 ? r : w.delivered;
 }
