@@ -15,6 +15,8 @@ A=sv-rk-a-$$
 B=sv-rk-b-$$
 TMP=$(mktemp -d)
 cleanup() {
+	ip netns pids "$A" 2>/dev/null | xargs -r kill 2>/dev/null
+	ip netns pids "$B" 2>/dev/null | xargs -r kill 2>/dev/null
 	ip netns del "$A" 2>/dev/null
 	ip netns del "$B" 2>/dev/null
 	rm -rf "$TMP"

@@ -36,6 +36,10 @@ cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	[ -z "${AGG_PID:-}" ] || kill "$AGG_PID" 2>/dev/null
+	# A background "inb cmd &" is a subshell: killing it leaves the command
+	# running, so whatever still runs in the namespaces goes too.
+	ip netns pids "$A" 2>/dev/null | xargs -r kill 2>/dev/null
+	ip netns pids "$B" 2>/dev/null | xargs -r kill 2>/dev/null
 	ip netns del "$A" 2>/dev/null
 	ip netns del "$B" 2>/dev/null
 	rm -rf "$DIR"

@@ -72,6 +72,7 @@ topo_cleanup() {
 	local ns
 	[ -n "${AGENT_PID:-}" ] && kill "$AGENT_PID" 2>/dev/null
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^sv-$TOPO_TAG-"); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$TOPO_DIR"

@@ -613,6 +613,9 @@ mesh_cleanup() {
 	for p in $(mesh_pods 2>/dev/null); do mesh_cni "$(mesh_pod_node "$p")" del "$p" >/dev/null 2>&1; done
 	rm -f /var/lib/cni/results/"sv$MESH_TAG"-*
 	for ns in $(ip netns list | awk '{print $1}' | grep -E "^sv-$MESH_TAG-"); do
+		# Nothing may outlive its namespace (a leftover would hold the
+		# caller's files and locks open).
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
 	wait 2>/dev/null
