@@ -65,6 +65,13 @@ typedef struct informer_metrics {
         uint64_t last[_SV_WATCH_TYPE_MAX + 5];
 } informer_metrics;
 
+/* A state's text as its length and keyed hash: comparing states is all the
+ * applied one is kept for, and the text is megabytes at 10,000 pods. */
+typedef struct state_digest {
+        size_t len;
+        uint64_t hash;
+} state_digest;
+
 typedef struct op {
         options o;
         sv_kube_client *client;
@@ -83,12 +90,8 @@ typedef struct op {
         sv_compile_cache *ccache;
         bool compile_dirty, status_dirty, synced, was_leader;
         int64_t compile_due, status_due, start_ms;
-        /* The state in the data plane as the keyed hash and length of its
-         * text: comparing is all it is needed for, and the text is megabytes
-         * at 10,000 pods. */
         uint8_t digest_key[SV_SIPHASH_KEY_LEN];
-        uint64_t applied_hash;
-        size_t applied_len; /* 0: nothing applied yet */
+        state_digest applied; /* the state in the data plane; len 0: none yet */
         uint64_t nft_failures_seen;
         json_t *verdicts;
         sv_metric *m_sync, *m_compile_errors, *m_apply_errors, *m_status_writes, *m_status_errors,
@@ -540,15 +543,18 @@ static void export_informer_metrics(op *x) {
         }
 }
 
-static uint64_t text_hash(const op *x, const char *text) {
+static state_digest digest_of(const op *x, const char *text) {
+        state_digest d = {.len = strlen(text)};
         sv_siphash h;
         sv_siphash_init(&h, x->digest_key);
-        sv_siphash_update(&h, text, strlen(text));
-        return sv_siphash_final(&h);
+        sv_siphash_update(&h, text, d.len);
+        d.hash = sv_siphash_final(&h);
+        return d;
 }
 
-/* Hands a state to the backend and, once applied, persists it. Takes text. */
-static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
+/* Hands a state to the backend and, once applied, persists it. Takes text;
+ * digest is text's (digest_of), computed once by the caller. */
+static int apply_state(op *x, const json_t *state, char *text, state_digest digest, sv_error *err) {
         int r = sv_backend_apply(x->backend, state, text, err);
         const sv_backend_stats *bs = sv_backend_stats_get(x->backend);
         if (bs->failures > x->nft_failures_seen) {
@@ -561,7 +567,7 @@ static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
                 return r;
         }
         sv_metric_inc(x->m_applies);
-        sv_metric_set(x->m_state_bytes, (double)strlen(text));
+        sv_metric_set(x->m_state_bytes, (double)digest.len);
         if (strcmp(sv_backend_name(x->backend), "nftables") == 0) {
                 /* Counters follow the backend's own totals. */
                 sv_metric_set(x->m_nft_seconds, (double)(bs->render_us + bs->apply_us) / 1e6);
@@ -574,10 +580,9 @@ static int apply_state(op *x, const json_t *state, char *text, sv_error *err) {
         if (x->telemetry && sv_telemetry_set_state(x->telemetry, state) < 0)
                 sv_log(SV_LOG_WARN, "telemetry names not updated", "error", "out of memory", NULL);
         sv_error save_err = SV_ERROR_INIT;
-        if (sv_state_save(x->o.state_dir, text, strlen(text), &save_err) < 0)
+        if (sv_state_save(x->o.state_dir, text, digest.len, &save_err) < 0)
                 sv_log(SV_LOG_WARN, "persisting the state failed", "error", save_err.message, NULL);
-        x->applied_len = strlen(text);
-        x->applied_hash = text_hash(x, text);
+        x->applied = digest;
         free(text);
         return 0;
 }
@@ -597,7 +602,7 @@ static void restore_state(op *x) {
                 return;
         }
         char *text = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!text || apply_state(x, state, text, &err) < 0) {
+        if (!text || apply_state(x, state, text, digest_of(x, text), &err) < 0) {
                 sv_log(SV_LOG_ERROR, "re-applying the persisted state failed", "error", err.message,
                        NULL);
                 return;
@@ -639,9 +644,10 @@ static int compile_and_apply_once(op *x) {
         _cleanup_json_ json_t *failed = json_object();
         const char *uid;
         json_t *v;
-        if (x->applied_len == strlen(text) && x->applied_hash == text_hash(x, text)) {
+        state_digest digest = digest_of(x, text);
+        if (digest.len == x->applied.len && digest.hash == x->applied.hash) {
                 free(text);
-        } else if (apply_state(x, state, text, &err) < 0) {
+        } else if (apply_state(x, state, text, digest, &err) < 0) {
                 sv_log(SV_LOG_ERROR, "applying the state failed", "backend",
                        sv_backend_name(x->backend), "error", err.message, NULL);
                 json_object_foreach (verdicts, uid, v) {
