@@ -451,7 +451,7 @@ static int setup_metrics(op *x) {
                                        "timeout, failure, idle).",
                                        SV_LABELS("resource", res), &im->restarts));
                 REG(sv_metrics_counter(m, "selvedge_operator_lists_total",
-                                       "Full lists, the initial one included.",
+                                       "Completed full lists, the initial one included.",
                                        SV_LABELS("resource", res), &im->lists));
                 REG(sv_metrics_counter(m, "selvedge_operator_relists_total",
                                        "Full lists after the initial one (lost watch history).",

@@ -270,7 +270,6 @@ static int list(sv_informer *inf, long *retry_after, sv_error *err) {
         char list_rv[RV_MAX] = "";
         bool restarted = false;
         inf->epoch++;
-        atomic_fetch_add(&inf->stats.lists, 1);
         for (;;) {
                 _cleanup_(sv_strbuf_done) sv_strbuf path = SV_STRBUF_INIT(PATH_MAX_LEN);
                 int r = sv_strbuf_appendf(&path, "%s?limit=%u", inf->path, inf->cfg.page_size);
@@ -333,6 +332,9 @@ static int list(sv_informer *inf, long *retry_after, sv_error *err) {
                 return r;
         set_rv(inf, list_rv);
         atomic_store(&inf->stats.objects, sv_hashmap_size(inf->cache));
+        /* Counted once complete: a first list that timed out and was
+         * retried is still the first list, not a relist. */
+        atomic_fetch_add(&inf->stats.lists, 1);
         return 0;
 }
 

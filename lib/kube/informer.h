@@ -57,7 +57,7 @@ typedef struct sv_informer_stats {
         _Atomic uint64_t events[_SV_WATCH_TYPE_MAX];
         _Atomic uint64_t watch_starts;   /* watch requests made */
         _Atomic uint64_t watch_restarts; /* watches resumed after a failure or idle */
-        _Atomic uint64_t lists;          /* full lists (the first one included) */
+        _Atomic uint64_t lists;          /* completed full lists (the first included) */
         _Atomic uint64_t errors;         /* failed requests and undecodable events */
         _Atomic uint64_t bytes;          /* watch body bytes received */
         _Atomic uint64_t objects;        /* items in the cache */
