@@ -150,15 +150,20 @@ static int apply_nftables(sv_backend *b, const json_t *state, sv_error *err) {
         b->stats.last = st;
         b->stats.render_us = t1 - t0;
         b->stats.apply_us = sv_monotonic_us() - t1;
+        b->stats.changed = st.full || b->stats.messages > 0;
         if (st.full)
                 b->stats.full_syncs++;
-        else
+        else if (b->stats.changed)
                 b->stats.incremental++;
         return 0;
 }
 
 const sv_backend_stats *sv_backend_stats_get(const sv_backend *b) {
         return &b->stats;
+}
+
+bool sv_backend_wants_text(const sv_backend *b) {
+        return b->record_path != NULL;
 }
 
 const sv_ruleset *sv_backend_ruleset(const sv_backend *b) {

@@ -24,6 +24,7 @@ typedef struct sv_backend_stats {
         uint64_t full_syncs, incremental, failures;
         int64_t render_us, apply_us; /* the last apply */
         unsigned messages;           /* netlink messages in the last transaction */
+        bool changed;                /* the last apply changed the data plane */
         sv_render_stats last;
 } sv_backend_stats;
 
@@ -33,7 +34,13 @@ int sv_backend_new(const char *spec, const sv_backend_options *opts, sv_backend 
                    sv_error *err);
 sv_backend *sv_backend_free(sv_backend *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(sv_backend *, sv_backend_free);
+/* text: state's dump, which only a backend that wants it needs (may be NULL
+ * otherwise). */
 int sv_backend_apply(sv_backend *b, const json_t *state, const char *text, sv_error *err);
+/* Whether sv_backend_apply needs the text: "record" writes it. The others
+ * take every state: nftables diffs it against what it applied (an unchanged
+ * state costs no transaction), "none" ignores it. */
+bool sv_backend_wants_text(const sv_backend *b);
 const char *sv_backend_name(const sv_backend *b);
 const sv_backend_stats *sv_backend_stats_get(const sv_backend *b);
 /* The nftables model in the kernel now (NULL for other backends or unknown). */

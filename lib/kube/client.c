@@ -197,11 +197,15 @@ static size_t stream_body(char *ptr, size_t size, size_t nmemb, void *userdata) 
         return s->ops.on_data(s->userdata, ptr, size * nmemb) < 0 ? 0 : size * nmemb;
 }
 
-static int transport_error(CURLcode rc, sv_error *err) {
+/* detail: curl's own message for the transfer (its error buffer), or NULL. */
+static int transport_error(CURLcode rc, const char *detail, sv_error *err) {
         int r = rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT
                 : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
                 : rc == CURLE_OUT_OF_MEMORY    ? -ENOMEM
                                                : -EIO;
+        if (detail && detail[0])
+                return sv_errorf(err, r, SV_CODE_TRY_AGAIN, "API server: %s: %s",
+                                 curl_easy_strerror(rc), detail);
         return sv_errorf(err, r, SV_CODE_TRY_AGAIN, "API server: %s", curl_easy_strerror(rc));
 }
 
@@ -249,6 +253,8 @@ int sv_kube_request(sv_kube_client *c, const char *method, const char *path,
         if (r < 0)
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "setting up request %s failed", path);
         _cleanup_(sv_strbuf_done) sv_strbuf resp = SV_STRBUF_INIT(RESPONSE_MAX);
+        char detail[CURL_ERROR_SIZE] = "";
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, detail);
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &resp);
@@ -272,7 +278,7 @@ int sv_kube_request(sv_kube_client *c, const char *method, const char *path,
         }
         curl_multi_remove_handle(c->multi, e);
         if (result != CURLE_OK)
-                return transport_error(result, err);
+                return transport_error(result, detail, err);
 
         sv_kube_response res = {0};
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &res.status);
@@ -357,7 +363,7 @@ int sv_kube_client_dispatch(sv_kube_client *c) {
                 curl_off_t retry_after = 0;
                 curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
                 curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &retry_after);
-                int result = s->result == CURLE_OK ? 0 : transport_error(s->result, NULL);
+                int result = s->result == CURLE_OK ? 0 : transport_error(s->result, NULL, NULL);
                 sv_kube_stream_ops ops = s->ops;
                 void *ud = s->userdata;
                 stream_free(s);
