@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A string-keyed hash map for caches of up to ~100k entries (pods, services),
- * kept small in memory: open addressing with linear probing, one 24-byte slot
- * per bucket, at most 3/4 full, doubling as it grows and halving when it falls
- * below 1/8 full. Keys are copied and owned by the map; values are the
- * caller's. Hashes are seeded per map, so keys chosen by an attacker (pod
- * names) cannot force collisions, and iteration order differs between maps. */
+ * kept small in memory: open addressing with linear probing, one 16-byte slot
+ * per bucket (the hash lives with the key), at most 3/4 full, doubling as it grows and halving when
+ * it falls below 1/8 full. Keys are copied and owned by the map; values are the caller's. Hashes
+ * are seeded per map, so keys chosen by an attacker (pod names) cannot force collisions, and
+ * iteration order differs between maps. */
 #pragma once
 
 #include <stdbool.h>
