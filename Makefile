@@ -13,9 +13,15 @@ PKG_CONFIG ?= pkg-config
 PKGS_base :=
 PKGS_json := jansson
 PKGS_nft := libnftnl libmnl
-PKGS_kube := libcurl yaml-0.1
+PKGS_kube := yaml-0.1
 PKGS_cni :=
 PKGS_operator := libwebsockets
+# libcurl is Debian's curl source built for HTTPS only, static, in a cache
+# outside the clone (hack/libcurl.sh, which says why).
+CURL_PREFIX := $(shell hack/libcurl.sh prefix)
+CURL_LIB := $(CURL_PREFIX)/lib/libcurl.a
+XCFLAGS_kube := -I$(CURL_PREFIX)/include
+XLIBS_kube := $(CURL_LIB) -lnghttp2 -lssl -lcrypto -lz -lpthread
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
@@ -34,8 +40,10 @@ endif
 uses = $(wordlist 2,99,$(shell grep -E '^$(1)( |$$)' lib/LAYERS))
 # $(call pkgs,LAYERS): pkg-config packages of those layers.
 pkgs = $(strip $(foreach l,$(1),$(PKGS_$(l))))
-pkg_cflags = $(if $(call pkgs,$(1)),$(shell $(PKG_CONFIG) --cflags $(call pkgs,$(1))))
-pkg_libs = $(if $(call pkgs,$(1)),$(shell $(PKG_CONFIG) --libs $(call pkgs,$(1))))
+pkg_cflags = $(foreach l,$(1),$(XCFLAGS_$(l))) \
+	$(if $(call pkgs,$(1)),$(shell $(PKG_CONFIG) --cflags $(call pkgs,$(1))))
+pkg_libs = $(if $(call pkgs,$(1)),$(shell $(PKG_CONFIG) --libs $(call pkgs,$(1)))) \
+	$(foreach l,$(1),$(XLIBS_$(l)))
 # Static archives of LAYERS, highest layer first as the linker wants.
 archives = $(foreach l,$(shell echo $(1) | tr ' ' '\n' | tac),$(BUILD)/libsv-$(l).a)
 
@@ -62,7 +70,7 @@ tools: $(TOOL_BINS)
 
 # Objects of a layer see only their own and their used layers' packages.
 define layer_rules
-$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c lib/LAYERS | layering
+$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c lib/LAYERS | layering $(CURL_LIB)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) -MMD -MP -c $$< -o $$@
 $(BUILD)/libsv-$(1).a: $(patsubst lib/$(1)/%.c,$(BUILD)/lib/$(1)/%.o,$(wildcard lib/$(1)/*.c))
@@ -74,7 +82,7 @@ $(foreach l,$(LIB_LAYERS),$(eval $(call layer_rules,$(l))))
 # Programs: PART is the directory name (cni, operator). Everything but main.c
 # goes into libsv-PART.a so unit tests and fuzz targets can link it.
 define program_rules
-$(BUILD)/$(1)/%.o: $(1)/%.c lib/LAYERS | layering
+$(BUILD)/$(1)/%.o: $(1)/%.c lib/LAYERS | layering $(CURL_LIB)
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) -MMD -MP -c $$< -o $$@
 $(BUILD)/libsv-$(1).a: $(patsubst $(1)/%.c,$(BUILD)/$(1)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
@@ -90,6 +98,16 @@ endef
 # and libc stay shared. Sanitizer builds link as usual.
 ifneq ($(SAN),1)
 LINK_LIBS_cni = -Wl,-Bstatic -lnftnl -ljansson -Wl,-Bdynamic -lmnl
+endif
+# selvedge-operator links every library Debian ships as an archive statically,
+# and jemalloc as its allocator (docs/operator.md, Memory): shared, OpenSSL
+# alone was 4.7 MB of its resident memory (the pages its start-up touches and
+# those the kernel maps around them), and glibc's heap kept ~13 MB of freed
+# JSON pinned between live blocks. Sanitizer builds keep glibc's allocator,
+# which ASan replaces, and link as usual.
+ifneq ($(SAN),1)
+LINK_LIBS_operator = -Wl,-Bstatic -lwebsockets -lcap -lyaml -ljansson -lnftnl $(CURL_LIB) \
+	-lnghttp2 -lssl -lcrypto -lz -l:libjemalloc_pic.a -Wl,-Bdynamic -lmnl -lm -ldl -lpthread
 endif
 $(eval $(call program_rules,cni,selvedge-cni))
 $(eval $(call program_rules,operator,selvedge-operator))
@@ -121,7 +139,7 @@ fuzz_layers = $(call fuzz_part,$(1)) $(call uses,$(call fuzz_part,$(1)))
 fuzz_srcs = $(foreach l,$(1) $(call uses,$(1)),$(wildcard lib/$(l)/*.c)) \
 	$(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard lib/*/*.c lib/*/*.h cni/*.c cni/*.h operator/*.c operator/*.h) \
-		| layering
+		| layering $(CURL_LIB)
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilib -I. -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all $(call pkg_cflags,$(call fuzz_layers,$@)) \
@@ -129,6 +147,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard lib/*/*.c lib/*/*.h cni/*.c cni/*.h o
 fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	hack/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+$(CURL_LIB):
+	hack/libcurl.sh
 
 .PHONY: layering
 layering:

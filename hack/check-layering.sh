@@ -51,7 +51,8 @@ check_includes() {
 check_binaries() {
 	local dir=$1 cni=$1/selvedge-cni
 	[ -x "$cni" ] || return 0
-	if readelf -d "$cni" | grep -q 'NEEDED.*libcurl'; then
+	# Shared (NEEDED) or static (its symbols): the operator links curl's archive.
+	if readelf -d "$cni" | grep -q 'NEEDED.*libcurl' || nm -A "$cni" 2>/dev/null | grep -q ' [TtU] curl_'; then
 		echo "layering: $cni links libcurl" >&2
 		return 1
 	fi
