@@ -11,6 +11,7 @@
 #include "json/json.h"
 #include "operator/agent.h"
 #include "operator/labels.h"
+#include "operator/memory.h"
 #include "operator/objects.h"
 
 #define KEY_MAX 320
@@ -134,6 +135,7 @@ static json_t *str(ctx *x, const char *text) {
         json_t *j = sv_hashmap_get(x->w->strings, text);
         if (j)
                 return j;
+        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         if (!(j = json_string(text)))
                 return NULL;
         if (sv_hashmap_put(x->w->strings, text, j, NULL) < 0) {
@@ -491,7 +493,9 @@ static const resolution *resolve(ctx *x, const sv_mesh_object *o, json_t *peer) 
                         resolve_peer_ips(x, o, peer, ips, res);
                 else
                         resolve_target_ips(x, o, ips, res);
+                bool prev = sv_memory_json_keep(true);
                 res->ips = sorted_unique(ips);
+                sv_memory_json_keep(prev);
                 json_decref(ips);
                 if (!res->ips ||
                     sv_hashmap_put(x->w->resolved, sv_strbuf_str(&key), res, NULL) < 0) {
@@ -847,7 +851,16 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
                 json_decref(state);
                 return sv_errorf(err, r < 0 ? r : -ENOMEM, SV_CODE_INTERNAL, "compile failed");
         }
+        /* Kept until the next compile: copied out of the arena of the
+         * compile's short-lived trees. */
+        bool prev = sv_memory_json_keep(true);
+        json_t *verdicts = json_deep_copy(x.verdicts);
+        sv_memory_json_keep(prev);
+        if (!verdicts) {
+                json_decref(state);
+                return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
+        }
         *state_out = state;
-        *verdicts_out = TAKE_PTR(x.verdicts);
+        *verdicts_out = verdicts;
         return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kube/informer.h"
+#include "operator/memory.h"
 
 #define REPORT_PROGRAMMED "selvedge.dev/programmed"
 #define REPORT_FAILED "selvedge.dev/failed"
@@ -276,6 +277,8 @@ static int mesh_transform(enum sv_mesh_kind kind, json_t *obj, void **out, sv_er
         o->resource_version = dup_or_empty(sv_meta_string(obj, "resourceVersion"));
         o->creation = dup_or_empty(sv_meta_string(obj, "creationTimestamp"));
         o->generation = sv_meta_int(obj, "generation");
+        /* The texts are kept with the object (see operator/memory.h). */
+        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         o->spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
         json_t *status = json_object_get(obj, "status");
         if (json_is_object(status) && !(o->status = json_dumps(status, JSON_COMPACT))) {
@@ -320,7 +323,9 @@ void sv_node_report_free(void *p) {
 }
 
 /* Annotations hold JSON text; anything unreadable counts as an empty report. */
+/* Kept with the report until its node's next one (see operator/memory.h). */
 static json_t *annotation_json(json_t *obj, const char *key) {
+        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
         const char *text = json_string_value(json_object_get(ann, key));
         json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
