@@ -127,10 +127,15 @@ check_steady() {
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the kernel's ephemeral range: a port in it can be taken at any moment
+# as the local end of an outgoing connection (the apiserver's to etcd), which
+# the connect test does not see, and the operator then cannot bind it.
 free_port() {
-	local p
+	local p lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$lo" -gt 21000 ] || lo=32768
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % (lo - 20000)))
 		port_free "$p" && echo "$p" && return
 	done
 }
