@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-/* jemalloc's own, declared weak: present only when it is the allocator. */
+/* jemalloc's own, declared weak: present only when it is the allocator.
+ * mallctl returns 0 or a positive error number. */
 int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
         __attribute__((weak));
 void *mallocx(size_t size, int flags) __attribute__((weak));
-void dallocx(void *ptr, int flags) __attribute__((weak));
 
 /* jemalloc's flag encoding for an arena (its public header, stable since
  * 4.0), and for no thread cache. */
@@ -35,7 +35,7 @@ static void *json_arena_malloc(size_t size) {
 static void json_arena_setup(void) {
         unsigned arena;
         size_t len = sizeof(arena);
-        if (!mallocx || mallctl("arenas.create", &arena, &len, NULL, 0) < 0)
+        if (!mallocx || mallctl("arenas.create", &arena, &len, NULL, 0) != 0)
                 return;
         json_arena_flags = ARENA_FLAG(arena) | NO_TCACHE_FLAG;
         /* free() finds any block's arena. */
