@@ -493,9 +493,10 @@ static const resolution *resolve(ctx *x, const sv_mesh_object *o, json_t *peer) 
                         resolve_peer_ips(x, o, peer, ips, res);
                 else
                         resolve_target_ips(x, o, ips, res);
-                bool prev = sv_memory_json_keep(true);
-                res->ips = sorted_unique(ips);
-                sv_memory_json_keep(prev);
+                {
+                        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
+                        res->ips = sorted_unique(ips);
+                }
                 json_decref(ips);
                 if (!res->ips ||
                     sv_hashmap_put(x->w->resolved, sv_strbuf_str(&key), res, NULL) < 0) {
@@ -853,9 +854,11 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
         }
         /* Kept until the next compile: copied out of the arena of the
          * compile's short-lived trees. */
-        bool prev = sv_memory_json_keep(true);
-        json_t *verdicts = json_deep_copy(x.verdicts);
-        sv_memory_json_keep(prev);
+        json_t *verdicts = NULL;
+        {
+                _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
+                verdicts = json_deep_copy(x.verdicts);
+        }
         if (!verdicts) {
                 json_decref(state);
                 return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
