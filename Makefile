@@ -69,8 +69,10 @@ unit-tests: $(UNIT_BINS)
 tools: $(TOOL_BINS)
 
 # Objects of a layer see only their own and their used layers' packages.
+# A new libcurl (a new cache directory) rebuilds the objects, so the programs
+# relink against it.
 define layer_rules
-$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c lib/LAYERS | layering $(CURL_LIB)
+$(BUILD)/lib/$(1)/%.o: lib/$(1)/%.c lib/LAYERS $(CURL_LIB) | layering
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) -MMD -MP -c $$< -o $$@
 $(BUILD)/libsv-$(1).a: $(patsubst lib/$(1)/%.c,$(BUILD)/lib/$(1)/%.o,$(wildcard lib/$(1)/*.c))

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The libcurl the operator links: Debian's own curl source (the release this
-# machine runs, with every patch Debian applies to it, fetched and verified by
-# apt), built as a static library for HTTPS only, over OpenSSL, with HTTP/2
-# (nghttp2) and gzip (zlib). Debian's libcurl4 also brings GnuTLS, Kerberos,
+# The libcurl the operator links: Debian's own curl source (that of Debian 13,
+# with every patch Debian applies to it, fetched and verified by apt), built
+# as a static library for HTTPS only, over OpenSSL, with HTTP/2 (nghttp2) and
+# gzip (zlib). Debian 13's and not this machine's (Debian 12's 7.88): 7.88's
+# HTTP/2 code, rewritten in 8.0, now and then leaves a stream whose data
+# arrived while another was being read unserved until its timeout; about one
+# operator start in twenty then waits 10 s for a list (docs/operator.md, The
+# client). 8.x builds against Debian 12's OpenSSL 3.0 and nghttp2 1.52.
+# Debian's libcurl4 also brings GnuTLS, Kerberos,
 # LDAP, SASL, SSH, RTMP, PSL, IDN and more into every process, ~3 MB of the
 # agent's RSS, for a client that only talks HTTPS to the API server
 # (docs/operator.md, Memory). Not mbedTLS, though it is far smaller: its
@@ -42,30 +47,40 @@ mkdir -p "$SELVEDGE_CACHE"
 WORK=$(mktemp -d "$SELVEDGE_CACHE/libcurl-build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# Source packages of this Debian release, through apt with private lists: the
+# Source packages of Debian 13 (trixie), through apt with private lists: the
 # Release files are checked against Debian's keyring, the source files
 # against the signed indexes. The system's apt configuration is not touched.
-# shellcheck source=/dev/null
-. /etc/os-release
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 [ -f "$KEYRING" ] || die "$KEYRING is missing"
+SUITE=trixie
 mkdir -p "$WORK/lists/partial" "$WORK/src"
 {
-	for suite in "$VERSION_CODENAME" "$VERSION_CODENAME-updates"; do
-		echo "deb-src [signed-by=$KEYRING] http://deb.debian.org/debian $suite main"
-	done
-	echo "deb-src [signed-by=$KEYRING] http://deb.debian.org/debian-security $VERSION_CODENAME-security main"
+	echo "deb-src [signed-by=$KEYRING] http://deb.debian.org/debian $SUITE main"
+	echo "deb-src [signed-by=$KEYRING] http://deb.debian.org/debian-security $SUITE-security main"
 } >"$WORK/sources.list"
-APT=(apt-get -q -o "Dir::Etc::SourceList=$WORK/sources.list" -o Dir::Etc::SourceParts=/dev/null
+APT_OPTS=(-q -o "Dir::Etc::SourceList=$WORK/sources.list" -o Dir::Etc::SourceParts=/dev/null
 	-o "Dir::State::Lists=$WORK/lists" -o APT::Sandbox::User=root)
-log "libcurl: fetching Debian's curl source ($VERSION_CODENAME)"
-"${APT[@]}" update >"$WORK/apt.log" 2>&1 || {
+log "libcurl: fetching Debian's curl source ($SUITE)"
+apt-get "${APT_OPTS[@]}" update >"$WORK/apt.log" 2>&1 || {
 	tail -n 5 "$WORK/apt.log" >&2
 	die "apt-get update of the source lists failed"
 }
-(cd "$WORK/src" && "${APT[@]}" source --download-only curl) >>"$WORK/apt.log" 2>&1 || {
+# Newest first; a mirror can list a version before it serves its files, so
+# the next one is tried when a download fails.
+mapfile -t VERSIONS < <(apt-cache "${APT_OPTS[@]}" showsrc curl 2>>"$WORK/apt.log" |
+	awk '/^Version:/ {print $2}' | sort -ruV)
+[ ${#VERSIONS[@]} -gt 0 ] || die "no curl source package listed for $SUITE"
+fetched=
+for v in "${VERSIONS[@]}"; do
+	rm -f "$WORK/src/"*
+	if (cd "$WORK/src" && apt-get "${APT_OPTS[@]}" source --download-only "curl=$v") >>"$WORK/apt.log" 2>&1; then
+		fetched=$v
+		break
+	fi
+done
+[ -n "$fetched" ] || {
 	tail -n 5 "$WORK/apt.log" >&2
-	die "apt-get source curl failed"
+	die "apt-get source curl failed for every listed version (${VERSIONS[*]})"
 }
 DSC=$(find "$WORK/src" -maxdepth 1 -name 'curl_*.dsc' | head -n 1)
 [ -n "$DSC" ] || die "no curl .dsc downloaded"
@@ -79,11 +94,11 @@ dpkg-source --skip-patches -x "$DSC" "$WORK/curl" >>"$WORK/apt.log" 2>&1 || {
 	die "dpkg-source could not unpack $DSC"
 }
 
-# Debian's patches, in its order, but for the last two: they turn the tree
-# into the GnuTLS and NSS flavours of the package.
+# Debian's patches, in its order, but for the one that turns the tree into the
+# GnuTLS flavour of the package.
 n=0
 while read -r p; do
-	case "$p" in '' | '#'* | 90_gnutls.patch | 99_nss.patch) continue ;; esac
+	case "$p" in '' | '#'* | *gnutls*) continue ;; esac
 	patch -d "$WORK/curl" -p1 --batch --quiet <"$WORK/curl/debian/patches/$p" ||
 		die "Debian patch $p does not apply"
 	n=$((n + 1))
@@ -97,11 +112,12 @@ log "libcurl: curl $VERSION, $n Debian patches applied; building"
 OPTS=(
 	-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$PREFIX.tmp"
 	-DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_INSTALL_LIBDIR=lib
-	-DBUILD_SHARED_LIBS=OFF -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF -DENABLE_MANUAL=OFF
+	-DBUILD_SHARED_LIBS=OFF -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF -DENABLE_CURL_MANUAL=OFF
+	-DBUILD_LIBCURL_DOCS=OFF -DBUILD_MISC_DOCS=OFF -DBUILD_EXAMPLES=OFF
 	-DHTTP_ONLY=ON -DCURL_USE_OPENSSL=ON -DCURL_DISABLE_OPENSSL_AUTO_LOAD_CONFIG=ON -DUSE_NGHTTP2=ON -DCURL_ZLIB=ON
 	-DCURL_BROTLI=OFF -DCURL_ZSTD=OFF -DUSE_LIBIDN2=OFF -DCURL_USE_LIBPSL=OFF
 	-DCURL_USE_LIBSSH2=OFF -DCURL_USE_LIBSSH=OFF -DCURL_USE_GSSAPI=OFF -DCURL_DISABLE_LDAP=ON
-	-DCURL_DISABLE_LDAPS=ON -DENABLE_WEBSOCKETS=OFF -DENABLE_ARES=OFF
+	-DCURL_DISABLE_LDAPS=ON -DCURL_DISABLE_WEBSOCKETS=ON -DENABLE_ARES=OFF
 	-DENABLE_THREADED_RESOLVER=ON -DCURL_CA_BUNDLE=none -DCURL_CA_PATH=none
 	-DCURL_DISABLE_COOKIES=ON -DCURL_DISABLE_ALTSVC=ON -DCURL_DISABLE_HSTS=ON
 	-DCURL_DISABLE_NETRC=ON -DCURL_DISABLE_MIME=ON -DCURL_DISABLE_NTLM=ON -DCURL_DISABLE_DOH=ON
