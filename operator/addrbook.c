@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "operator/addrbook.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,125 +13,231 @@
 /* The book owns its strings: holding the state instead would keep the whole
  * applied state (policies, groups: megabytes at 10,000 pods) alive between
  * applies for the few names it needs. Each name is stored once, however many
- * addresses carry it. */
-typedef struct svc_ref {
-        struct svc_ref *next; /* the book's list of them, for freeing */
-        size_t endpoints;     /* of the Service: fewer is more specific */
-        char name[];
-} svc_ref;
+ * addresses carry it, and an address is 16 bytes (IPv4 as IPv4-mapped IPv6)
+ * in a sorted array: 24 bytes per address where a hash map of the address
+ * texts took ~55. */
+typedef struct entry {
+        uint8_t addr[16];
+        uint32_t name; /* index into the book's names */
+        uint32_t rank; /* of several entries for one address, the lowest wins */
+} entry;
+
+typedef struct entries {
+        entry *v;
+        size_t n, cap;
+} entries;
 
 struct sv_addrbook {
-        sv_hashmap *identities; /* "namespace/serviceaccount" -> its copy */
-        sv_hashmap *workloads;  /* ip -> identity (in identities) */
-        sv_hashmap *services;   /* ip -> svc_ref */
-        svc_ref *refs;
+        char **identities; /* "namespace/serviceaccount", each once */
+        size_t n_identities;
+        char **services; /* "namespace/name", in the state's order */
+        size_t n_services;
+        entries workloads; /* address -> identity */
+        entries endpoints; /* address -> Service */
 };
 
 sv_addrbook *sv_addrbook_free(sv_addrbook *ab) {
         if (!ab)
                 return NULL;
-        if (ab->identities) {
-                size_t it = 0;
-                void *v;
-                while (sv_hashmap_next(ab->identities, &it, NULL, &v))
-                        free(v);
-        }
-        while (ab->refs) {
-                svc_ref *next = ab->refs->next;
-                free(ab->refs);
-                ab->refs = next;
-        }
-        sv_hashmap_free(ab->identities);
-        sv_hashmap_free(ab->workloads);
-        sv_hashmap_free(ab->services);
+        for (size_t i = 0; i < ab->n_identities; i++)
+                free(ab->identities[i]);
+        for (size_t i = 0; i < ab->n_services; i++)
+                free(ab->services[i]);
+        free(ab->identities);
+        free(ab->services);
+        free(ab->workloads.v);
+        free(ab->endpoints.v);
         free(ab);
         return NULL;
 }
 
-static int add_identity(sv_addrbook *ab, const char *ip, const char *id) {
-        char *name = sv_hashmap_get(ab->identities, id);
-        if (!name) {
-                if (!(name = strdup(id)))
-                        return -ENOMEM;
-                int r = sv_hashmap_put(ab->identities, id, name, NULL);
-                if (r < 0) {
-                        free(name);
-                        return r == -EINVAL ? 0 : r;
-                }
+static bool parse_addr(const char *text, uint8_t out[16]) {
+        struct in_addr v4;
+        if (!text)
+                return false;
+        if (inet_pton(AF_INET, text, &v4) == 1) {
+                static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+                memcpy(out, mapped, sizeof(mapped));
+                memcpy(out + 12, &v4, 4);
+                return true;
         }
-        int r = sv_hashmap_put(ab->workloads, ip, name, NULL);
-        return r == -EINVAL ? 0 : r;
+        return inet_pton(AF_INET6, text, out) == 1;
 }
 
-static svc_ref *new_ref(sv_addrbook *ab, const char *ns, const char *name, size_t endpoints) {
-        size_t n = strlen(ns ? ns : "") + strlen(name ? name : "") + 2;
-        svc_ref *v = malloc(sizeof(*v) + n);
-        if (!v)
+static int entries_add(entries *es, const char *ip, uint32_t name, uint32_t rank) {
+        uint8_t addr[16];
+        if (!parse_addr(ip, addr))
+                return 0; /* not an address: nothing will be looked up by it */
+        if (es->n == es->cap) {
+                size_t cap = es->cap ? es->cap * 2 : 64;
+                entry *v = reallocarray(es->v, cap, sizeof(entry));
+                if (!v)
+                        return -ENOMEM;
+                es->v = v;
+                es->cap = cap;
+        }
+        entry *e = &es->v[es->n++];
+        memcpy(e->addr, addr, sizeof(addr));
+        e->name = name;
+        e->rank = rank;
+        return 0;
+}
+
+/* By address, then rank, then name index (the order names were added in). */
+static int entry_cmp(const void *a, const void *b) {
+        const entry *x = a, *y = b;
+        int c = memcmp(x->addr, y->addr, sizeof(x->addr));
+        if (c)
+                return c;
+        if (x->rank != y->rank)
+                return x->rank < y->rank ? -1 : 1;
+        return (x->name > y->name) - (x->name < y->name);
+}
+
+/* Sorted; of the entries of one address, the first is kept. */
+static void entries_finish(entries *es) {
+        if (es->n == 0)
+                return;
+        qsort(es->v, es->n, sizeof(entry), entry_cmp);
+        size_t w = 1;
+        for (size_t i = 1; i < es->n; i++)
+                if (memcmp(es->v[i].addr, es->v[w - 1].addr, sizeof(es->v[i].addr)) != 0)
+                        es->v[w++] = es->v[i];
+        es->n = w;
+        entry *fit = reallocarray(es->v, es->n, sizeof(entry));
+        if (fit) {
+                es->v = fit;
+                es->cap = es->n;
+        }
+}
+
+static const entry *entries_find(const entries *es, const char *ip) {
+        entry key;
+        if (!parse_addr(ip, key.addr))
                 return NULL;
-        v->endpoints = endpoints;
-        snprintf(v->name, n, "%s/%s", ns ? ns : "", name ? name : "");
-        v->next = ab->refs;
-        ab->refs = v;
-        return v;
+        size_t lo = 0, hi = es->n;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = memcmp(es->v[mid].addr, key.addr, sizeof(key.addr));
+                if (c == 0)
+                        return &es->v[mid];
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+static int add_identity(sv_addrbook *ab, sv_hashmap *seen, size_t *cap, const char *ip,
+                        const char *id) {
+        /* index + 1, so that 0 (absent) differs from the first */
+        uintptr_t idx = (uintptr_t)sv_hashmap_get(seen, id);
+        if (!idx) {
+                if (ab->n_identities >= UINT32_MAX)
+                        return -ENOSPC;
+                if (ab->n_identities == *cap) {
+                        size_t n = *cap ? *cap * 2 : 16;
+                        char **v = reallocarray(ab->identities, n, sizeof(char *));
+                        if (!v)
+                                return -ENOMEM;
+                        ab->identities = v;
+                        *cap = n;
+                }
+                char *copy = strdup(id);
+                if (!copy)
+                        return -ENOMEM;
+                int r = sv_hashmap_put(seen, id, (void *)(uintptr_t)(ab->n_identities + 1), NULL);
+                if (r < 0) {
+                        free(copy);
+                        return r == -EINVAL ? 0 : r;
+                }
+                ab->identities[ab->n_identities++] = copy;
+                idx = ab->n_identities;
+        }
+        return entries_add(&ab->workloads, ip, (uint32_t)(idx - 1), 0);
+}
+
+static int add_service(sv_addrbook *ab, const json_t *s, size_t *cap) {
+        const char *ns = json_string_value(json_object_get(s, "namespace")),
+                   *name = json_string_value(json_object_get(s, "name"));
+        if (ab->n_services >= UINT32_MAX)
+                return -ENOSPC;
+        if (ab->n_services == *cap) {
+                size_t n = *cap ? *cap * 2 : 16;
+                char **v = reallocarray(ab->services, n, sizeof(char *));
+                if (!v)
+                        return -ENOMEM;
+                ab->services = v;
+                *cap = n;
+        }
+        size_t len = strlen(ns ? ns : "") + strlen(name ? name : "") + 2;
+        char *text = malloc(len);
+        if (!text)
+                return -ENOMEM;
+        snprintf(text, len, "%s/%s", ns ? ns : "", name ? name : "");
+        ab->services[ab->n_services++] = text;
+        return 0;
 }
 
 /* An address served by several Services (a pod in `web` and in `web-v1`) is
  * named after the most specific one, the one with the fewest endpoints (then
- * the first in name order): that is the one a split sends to. */
-static int add_service(sv_hashmap *m, const char *ip, svc_ref *ref) {
-        if (!ip)
-                return 0;
-        svc_ref *old = sv_hashmap_get(m, ip);
-        if (old && old->endpoints <= ref->endpoints)
-                return 0;
-        int r = sv_hashmap_put(m, ip, ref, NULL);
-        return r == -EINVAL ? 0 : r;
+ * the first in the state's order): that is the one a split sends to. A
+ * cluster IP is its Service's alone (rank 0). */
+static int add_services(sv_addrbook *ab, const json_t *services) {
+        size_t cap = 0, i;
+        json_t *s;
+        json_array_foreach (services, i, s) {
+                uint32_t idx = (uint32_t)ab->n_services;
+                int r = add_service(ab, s, &cap);
+                size_t j, n = json_array_size(json_object_get(s, "endpoints"));
+                uint32_t rank = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
+                json_t *x;
+                json_array_foreach (json_object_get(s, "clusterIPs"), j, x) {
+                        if (r == 0)
+                                r = entries_add(&ab->endpoints, json_string_value(x), idx, 0);
+                }
+                json_array_foreach (json_object_get(s, "endpoints"), j, x) {
+                        if (r == 0)
+                                r = entries_add(&ab->endpoints,
+                                                json_string_value(json_object_get(x, "ip")), idx,
+                                                rank);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int sv_addrbook_build(const json_t *state, sv_addrbook **out) {
         _cleanup_(sv_addrbook_freep) sv_addrbook *ab = calloc(1, sizeof(*ab));
-        if (!ab || sv_hashmap_new(&ab->identities) < 0 || sv_hashmap_new(&ab->workloads) < 0 ||
-            sv_hashmap_new(&ab->services) < 0)
+        _cleanup_(sv_hashmap_freep) sv_hashmap *seen = NULL;
+        if (!ab || sv_hashmap_new(&seen) < 0)
                 return -ENOMEM;
         const char *ip;
         json_t *v;
-        int r = 0;
+        size_t cap = 0;
         json_object_foreach ((json_t *)json_object_get(state, "identities"), ip, v) {
-                if (json_is_string(v) && (r = add_identity(ab, ip, json_string_value(v))) < 0)
+                int r = json_is_string(v) ? add_identity(ab, seen, &cap, ip, json_string_value(v))
+                                          : 0;
+                if (r < 0)
                         return r;
         }
-        size_t i;
-        json_t *s;
-        json_array_foreach (json_object_get(state, "services"), i, s) {
-                const char *ns = json_string_value(json_object_get(s, "namespace")),
-                           *name = json_string_value(json_object_get(s, "name"));
-                size_t j;
-                json_t *x;
-                size_t n = json_array_size(json_object_get(s, "endpoints"));
-                /* a cluster IP is its Service's alone */
-                svc_ref *own = new_ref(ab, ns, name, 0), *ep = new_ref(ab, ns, name, n);
-                if (!own || !ep)
-                        return -ENOMEM;
-                json_array_foreach (json_object_get(s, "clusterIPs"), j, x) {
-                        if ((r = add_service(ab->services, json_string_value(x), own)) < 0)
-                                return r;
-                }
-                json_array_foreach (json_object_get(s, "endpoints"), j, x) {
-                        if ((r = add_service(ab->services,
-                                             json_string_value(json_object_get(x, "ip")), ep)) < 0)
-                                return r;
-                }
-        }
+        entries_finish(&ab->workloads);
+        int r = add_services(ab, json_object_get(state, "services"));
+        if (r < 0)
+                return r;
+        entries_finish(&ab->endpoints);
         *out = TAKE_PTR(ab);
         return 0;
 }
 
 const char *sv_addrbook_workload(const sv_addrbook *ab, const char *ip) {
-        const char *w = ab && ip ? sv_hashmap_get(ab->workloads, ip) : NULL;
-        return w ? w : "unknown";
+        const entry *e = ab ? entries_find(&ab->workloads, ip) : NULL;
+        return e ? ab->identities[e->name] : "unknown";
 }
 
 const char *sv_addrbook_service(const sv_addrbook *ab, const char *ip) {
-        const svc_ref *s = ab && ip ? sv_hashmap_get(ab->services, ip) : NULL;
-        return s ? s->name : "none";
+        const entry *e = ab ? entries_find(&ab->endpoints, ip) : NULL;
+        return e ? ab->services[e->name] : "none";
 }

@@ -19,7 +19,8 @@
 #include "nft/set.h"
 
 #define NAME_MAX_LEN 64
-#define KEY_MAX 40
+/* The longest set key: an IPv6 address, protocol and port (key_addr_proto_port). */
+#define KEY_MAX 24
 #define TEXT_MAX (256u << 20)
 #define SPLIT_SCALE 10000u /* weights are exact to 1/10,000 */
 #define LOG_RATE 20        /* denials logged per second, node-wide, per direction */
@@ -29,10 +30,12 @@
 
 typedef enum { KEY_ADDR, KEY_ADDR_PROTO_PORT } key_kind;
 
+/* 40 bytes: a node's sets hold tens of thousands of elements (every peer
+ * address of every policy), kept between applies to diff against. */
 typedef struct elem {
         uint8_t key[KEY_MAX];
-        uint32_t key_len;
-        char chain[NAME_MAX_LEN]; /* verdict maps: the chain jumped to */
+        uint8_t key_len;
+        const char *chain; /* verdict maps: the chain jumped to, interned in the ruleset */
 } elem;
 
 typedef struct mset {
@@ -96,6 +99,7 @@ typedef struct chain {
 } chain;
 
 struct sv_ruleset {
+        sv_hashmap *targets; /* verdict map targets: name -> its one copy */
         mset *sets;
         size_t n_sets, cap_sets;
         chain *chains;
@@ -123,6 +127,11 @@ sv_ruleset *sv_ruleset_free(sv_ruleset *rs) {
         }
         free(rs->sets);
         free(rs->chains);
+        size_t it = 0;
+        void *name;
+        while (sv_hashmap_next(rs->targets, &it, NULL, &name))
+                free(name);
+        sv_hashmap_free(rs->targets);
         free(rs);
         return NULL;
 }
@@ -163,15 +172,36 @@ static mset *set_find(const sv_ruleset *rs, const char *name) {
         return NULL;
 }
 
-static int elem_add(mset *s, const void *key, uint32_t len, const char *target) {
-        int r = grow((void **)&s->elems, &s->cap, s->n + 1, sizeof(elem));
+/* One copy of each verdict map target: thousands of elements jump to a few
+ * chains. */
+static int intern_target(sv_ruleset *rs, const char *name, const char **out) {
+        char *copy = sv_hashmap_get(rs->targets, name);
+        if (!copy) {
+                if (!(copy = strdup(name)))
+                        return -ENOMEM;
+                int r = sv_hashmap_put(rs->targets, name, copy, NULL);
+                if (r < 0) {
+                        free(copy);
+                        return r;
+                }
+        }
+        *out = copy;
+        return 0;
+}
+
+static int elem_add(sv_ruleset *rs, mset *s, const void *key, uint32_t len, const char *target) {
+        if (!s || len > KEY_MAX)
+                return -EINVAL;
+        const char *jump = NULL;
+        int r = target ? intern_target(rs, target, &jump) : 0;
+        if (r == 0)
+                r = grow((void **)&s->elems, &s->cap, s->n + 1, sizeof(elem));
         if (r < 0)
                 return r;
         elem *e = &s->elems[s->n++];
         memcpy(e->key, key, len);
-        e->key_len = len;
-        if (target)
-                snprintf(e->chain, sizeof(e->chain), "%s", target);
+        e->key_len = (uint8_t)len;
+        e->chain = jump;
         return 0;
 }
 
@@ -180,7 +210,9 @@ static int elem_cmp(const void *a, const void *b) {
         if (x->key_len != y->key_len)
                 return x->key_len < y->key_len ? -1 : 1;
         int c = memcmp(x->key, y->key, x->key_len);
-        return c ? c : strcmp(x->chain, y->chain);
+        if (c || x->chain == y->chain)
+                return c;
+        return strcmp(x->chain ? x->chain : "", y->chain ? y->chain : "");
 }
 
 /* Sorted, without duplicates (a pod listed twice, an endpoint in two slices). */
@@ -194,6 +226,12 @@ static void set_finish(mset *s) {
                     s->elems[i].key_len != s->elems[w - 1].key_len)
                         s->elems[w++] = s->elems[i];
         s->n = w;
+        /* Kept until the next apply: no room to grow. */
+        elem *fit = reallocarray(s->elems, s->n, sizeof(elem));
+        if (fit) {
+                s->elems = fit;
+                s->cap = s->n;
+        }
 }
 
 static int chain_add(sv_ruleset *rs, const char *name, chain **out) {
@@ -462,7 +500,7 @@ static int add_addr_elem(sv_ruleset *rs, const char *base, const char *ipstr, co
         char name[NAME_MAX_LEN];
         snprintf(name, sizeof(name), "%s%d", base, a.fam);
         mset *s = set_find(rs, name);
-        return s ? elem_add(s, a.a, addr_len(a.fam), target) : -ENOENT;
+        return s ? elem_add(rs, s, a.a, addr_len(a.fam), target) : -ENOENT;
 }
 
 /* Ports of one policy rule: exact ports share one rule (an anonymous set),
@@ -807,7 +845,7 @@ static int render_groups(build *b) {
                                 addr a;
                                 if (parse_addr(json_string_value(ipj), &a) < 0 || a.fam != fam)
                                         continue;
-                                e = elem_add(s, a.a, addr_len(fam), NULL);
+                                e = elem_add(b->rs, s, a.a, addr_len(fam), NULL);
                                 if (e < 0)
                                         return e;
                         }
@@ -861,7 +899,7 @@ static int render_dns(build *b) {
                                         &a, proto, (uint16_t)(w == 0 ? port : target), key);
                                 char name[NAME_MAX_LEN];
                                 snprintf(name, sizeof(name), "dns%d", a.fam);
-                                int e = elem_add(set_find(b->rs, name), key, n, NULL);
+                                int e = elem_add(b->rs, set_find(b->rs, name), key, n, NULL);
                                 if (e < 0)
                                         return e;
                         }
@@ -1030,7 +1068,7 @@ static int render_split_port(build *b, const json_t *split, const json_t *root, 
                 uint32_t n = key_addr_proto_port(&a, proto, (uint16_t)port, key);
                 char name[NAME_MAX_LEN];
                 snprintf(name, sizeof(name), "splits%d", fam);
-                e = elem_add(set_find(b->rs, name), key, n, base);
+                e = elem_add(b->rs, set_find(b->rs, name), key, n, base);
         }
 out:
         for (i = 0; i < json_array_size(backends); i++)
@@ -1168,7 +1206,8 @@ static int chain_cmp(const void *a, const void *b) {
 int sv_render(const json_t *state, const sv_render_config *cfg, sv_ruleset **out, sv_error *err) {
         _cleanup_ruleset_ sv_ruleset *rs = calloc(1, sizeof(*rs));
         _cleanup_(sv_hashmap_freep) sv_hashmap *services = NULL, *profiles = NULL;
-        if (!rs || sv_hashmap_new(&services) < 0 || sv_hashmap_new(&profiles) < 0)
+        if (!rs || sv_hashmap_new(&services) < 0 || sv_hashmap_new(&profiles) < 0 ||
+            sv_hashmap_new(&rs->targets) < 0)
                 return -ENOMEM;
         if (!json_is_object(state))
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_CONFIG, "state is not an object");

@@ -37,7 +37,34 @@ static void lookups(void **s) {
         assert_string_equal(sv_addrbook_workload(NULL, "10.0.0.2"), "unknown");
 }
 
+/* Addresses are compared as addresses, not texts; what is not one is unknown. */
+static void address_forms(void **s) {
+        const char *text =
+                "{\"identities\": {\"fd00::2\": \"prod/web\", \"not-an-ip\": \"prod/x\","
+                "  \"10.0.0.7\": \"prod/web\", \"10.0.0.8\": \"dev/default\"},"
+                " \"services\": [{\"namespace\": \"prod\", \"name\": \"web\","
+                "  \"clusterIPs\": [\"fd00:96::1\"], \"endpoints\": [{\"ip\": \"fd00::2\"}]}]}";
+        json_t *state = NULL;
+        sv_error err = SV_ERROR_INIT;
+        assert_int_equal(sv_json_parse(text, strlen(text), 1 << 16, &state, &err), 0);
+        sv_addrbook *ab = NULL;
+        assert_int_equal(sv_addrbook_build(state, &ab), 0);
+        json_decref(state);
+        assert_string_equal(sv_addrbook_workload(ab, "fd00:0:0::2"), "prod/web");
+        assert_string_equal(sv_addrbook_workload(ab, "FD00::2"), "prod/web");
+        assert_string_equal(sv_addrbook_workload(ab, "10.0.0.7"), "prod/web");
+        assert_string_equal(sv_addrbook_workload(ab, "10.0.0.8"), "dev/default");
+        assert_string_equal(sv_addrbook_workload(ab, "::ffff:10.0.0.8"), "dev/default");
+        assert_string_equal(sv_addrbook_workload(ab, "not-an-ip"), "unknown");
+        assert_string_equal(sv_addrbook_workload(ab, ""), "unknown");
+        assert_string_equal(sv_addrbook_service(ab, "fd00:96:0::1"), "prod/web");
+        assert_string_equal(sv_addrbook_service(ab, "fd00::2"), "prod/web");
+        assert_string_equal(sv_addrbook_service(ab, "10.0.0.7"), "none");
+        sv_addrbook_free(ab);
+}
+
 int main(void) {
-        const struct CMUnitTest tests[] = {cmocka_unit_test(lookups)};
+        const struct CMUnitTest tests[] = {cmocka_unit_test(lookups),
+                                           cmocka_unit_test(address_forms)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
