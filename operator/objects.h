@@ -16,10 +16,11 @@
 #define SV_SERVICE_PORTS_MAX 64
 #define SV_SLICE_ENDPOINTS_MAX 1000
 
-/* One allocation: the strings follow the struct (sv_pod_free frees it). */
+/* One allocation: the strings, addresses included, follow the struct
+ * (sv_pod_free frees it). */
 typedef struct sv_pod {
         char *namespace, *name, *service_account, *node;
-        char ips[SV_POD_IPS][SV_IP_MAX];
+        char *ips[SV_POD_IPS];
         unsigned n_ips;
         sv_labels labels;
 } sv_pod;
@@ -42,7 +43,7 @@ typedef struct sv_service {
 
 typedef struct sv_slice {
         char *namespace, *service; /* service: label kubernetes.io/service-name */
-        char (*ips)[SV_IP_MAX];    /* ready endpoints */
+        char **ips;                /* ready endpoints; one block with their texts */
         unsigned n_ips;
         sv_service_port *ports; /* name, protocol, port (target side) */
         unsigned n_ports;
