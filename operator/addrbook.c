@@ -129,55 +129,52 @@ static const entry *entries_find(const entries *es, const char *ip) {
         return NULL;
 }
 
+/* Appends name (owned from here on, freed on failure; NULL is -ENOMEM) to a
+ * list of names; *at is its index. */
+static int names_push(char ***names, size_t *n, size_t *cap, char *name, uint32_t *at) {
+        _cleanup_free_ char *owned = name;
+        if (!owned)
+                return -ENOMEM;
+        if (*n >= UINT32_MAX)
+                return -ENOSPC;
+        if (*n == *cap) {
+                size_t grown = *cap ? *cap * 2 : 16;
+                char **v = reallocarray(*names, grown, sizeof(char *));
+                if (!v)
+                        return -ENOMEM;
+                *names = v;
+                *cap = grown;
+        }
+        *at = (uint32_t)*n;
+        (*names)[(*n)++] = TAKE_PTR(owned);
+        return 0;
+}
+
 static int add_identity(sv_addrbook *ab, sv_hashmap *seen, size_t *cap, const char *ip,
                         const char *id) {
         /* index + 1, so that 0 (absent) differs from the first */
         uintptr_t idx = (uintptr_t)sv_hashmap_get(seen, id);
         if (!idx) {
-                if (ab->n_identities >= UINT32_MAX)
-                        return -ENOSPC;
-                if (ab->n_identities == *cap) {
-                        size_t n = *cap ? *cap * 2 : 16;
-                        char **v = reallocarray(ab->identities, n, sizeof(char *));
-                        if (!v)
-                                return -ENOMEM;
-                        ab->identities = v;
-                        *cap = n;
-                }
-                char *copy = strdup(id);
-                if (!copy)
-                        return -ENOMEM;
-                int r = sv_hashmap_put(seen, id, (void *)(uintptr_t)(ab->n_identities + 1), NULL);
-                if (r < 0) {
-                        free(copy);
-                        return r == -EINVAL ? 0 : r;
-                }
-                ab->identities[ab->n_identities++] = copy;
-                idx = ab->n_identities;
+                uint32_t at;
+                int r = names_push(&ab->identities, &ab->n_identities, cap, strdup(id), &at);
+                if (r < 0)
+                        return r;
+                r = sv_hashmap_put(seen, id, (void *)((uintptr_t)at + 1), NULL);
+                if (r < 0)
+                        return r == -EINVAL ? 0 : r; /* too long to be a name: left unused */
+                idx = (uintptr_t)at + 1;
         }
         return entries_add(&ab->workloads, ip, (uint32_t)(idx - 1), 0);
 }
 
-static int add_service(sv_addrbook *ab, const json_t *s, size_t *cap) {
+static int add_service(sv_addrbook *ab, const json_t *s, size_t *cap, uint32_t *at) {
         const char *ns = json_string_value(json_object_get(s, "namespace")),
                    *name = json_string_value(json_object_get(s, "name"));
-        if (ab->n_services >= UINT32_MAX)
-                return -ENOSPC;
-        if (ab->n_services == *cap) {
-                size_t n = *cap ? *cap * 2 : 16;
-                char **v = reallocarray(ab->services, n, sizeof(char *));
-                if (!v)
-                        return -ENOMEM;
-                ab->services = v;
-                *cap = n;
-        }
         size_t len = strlen(ns ? ns : "") + strlen(name ? name : "") + 2;
         char *text = malloc(len);
-        if (!text)
-                return -ENOMEM;
-        snprintf(text, len, "%s/%s", ns ? ns : "", name ? name : "");
-        ab->services[ab->n_services++] = text;
-        return 0;
+        if (text)
+                snprintf(text, len, "%s/%s", ns ? ns : "", name ? name : "");
+        return names_push(&ab->services, &ab->n_services, cap, text, at);
 }
 
 /* An address served by several Services (a pod in `web` and in `web-v1`) is
@@ -188,8 +185,8 @@ static int add_services(sv_addrbook *ab, const json_t *services) {
         size_t cap = 0, i;
         json_t *s;
         json_array_foreach (services, i, s) {
-                uint32_t idx = (uint32_t)ab->n_services;
-                int r = add_service(ab, s, &cap);
+                uint32_t idx = 0;
+                int r = add_service(ab, s, &cap, &idx);
                 size_t j, n = json_array_size(json_object_get(s, "endpoints"));
                 uint32_t rank = n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
                 json_t *x;

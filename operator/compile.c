@@ -188,8 +188,10 @@ static const sv_pod *effective(ctx *x, const sv_pod *p) {
                 return p;
         }
         *copy = *p;
-        memcpy(copy->ips, a->ips, sizeof(copy->ips));
-        copy->n_ips = a->n_ips;
+        /* Borrowed: an attachment that changes invalidates the cache first. */
+        for (unsigned k = 0; k < a->n_ips && k < SV_POD_IPS; k++)
+                copy->ips[k] = a->ips[k];
+        copy->n_ips = a->n_ips < SV_POD_IPS ? a->n_ips : SV_POD_IPS;
         return copy;
 }
 

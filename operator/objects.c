@@ -197,6 +197,14 @@ void sv_slice_free(void *p) {
         free(s);
 }
 
+/* The first address of a ready endpoint, checked, into ip. Absent "ready"
+ * means ready, as the API documents. */
+static bool ready_address(const json_t *ep, char ip[SV_IP_MAX]) {
+        const json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
+        const json_t *addrs = json_object_get(ep, "addresses");
+        return !json_is_false(ready) && copy_ip(json_string_value(json_array_get(addrs, 0)), ip);
+}
+
 int sv_slice_transform(void *ud, json_t *obj, void **out, sv_error *err) {
         sv_slice *s = calloc(1, sizeof(*s));
         if (!s)
@@ -209,40 +217,26 @@ int sv_slice_transform(void *ud, json_t *obj, void **out, sv_error *err) {
         size_t n = json_array_size(eps);
         if (n > SV_SLICE_ENDPOINTS_MAX)
                 n = SV_SLICE_ENDPOINTS_MAX;
-        /* The ready addresses: pointers, then their texts, in one block. */
+        /* The ready addresses: their pointers, then their texts, in one block. */
         size_t texts = 0;
-        for (int pass = 0; pass < 2; pass++) {
-                char *at = s->ips ? (char *)(s->ips + s->n_ips) : NULL;
-                unsigned found = 0;
-                for (size_t i = 0; i < n; i++) {
-                        json_t *ep = json_array_get(eps, i);
-                        /* Absent "ready" means ready, as the API documents. */
-                        json_t *ready = json_object_get(json_object_get(ep, "conditions"), "ready");
-                        char ip[SV_IP_MAX];
-                        if (json_is_false(ready) ||
-                            !copy_ip(json_string_value(
-                                             json_array_get(json_object_get(ep, "addresses"), 0)),
-                                     ip))
-                                continue;
-                        if (pass == 0)
-                                texts += strlen(ip) + 1;
-                        else
-                                s->ips[found] = pack(&at, ip);
+        unsigned found = 0;
+        char ip[SV_IP_MAX];
+        for (size_t i = 0; i < n; i++)
+                if (ready_address(json_array_get(eps, i), ip)) {
+                        texts += strlen(ip) + 1;
                         found++;
                 }
-                if (pass == 0) {
-                        s->n_ips = found;
-                        if (found && !(s->ips = malloc(found * sizeof(char *) + texts))) {
-                                sv_slice_free(s);
-                                return -ENOMEM;
-                        }
-                        if (!found)
-                                break;
+        if (found) {
+                if (!(s->ips = malloc(found * sizeof(char *) + texts))) {
+                        sv_slice_free(s);
+                        return -ENOMEM;
                 }
+                char *at = (char *)(s->ips + found);
+                for (size_t i = 0; i < n && s->n_ips < found; i++)
+                        if (ready_address(json_array_get(eps, i), ip))
+                                s->ips[s->n_ips++] = pack(&at, ip);
         }
-        int r = 0;
-        if (r == 0)
-                r = read_ports(json_object_get(obj, "ports"), false, &s->ports, &s->n_ports, err);
+        int r = read_ports(json_object_get(obj, "ports"), false, &s->ports, &s->n_ports, err);
         if (r < 0 || !s->namespace || !s->service) {
                 sv_slice_free(s);
                 return r < 0 ? r : -ENOMEM;

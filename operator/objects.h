@@ -20,7 +20,7 @@
  * (sv_pod_free frees it). */
 typedef struct sv_pod {
         char *namespace, *name, *service_account, *node;
-        char *ips[SV_POD_IPS];
+        const char *ips[SV_POD_IPS];
         unsigned n_ips;
         sv_labels labels;
 } sv_pod;

@@ -6,6 +6,18 @@
 #include "json/json.h"
 #include "operator/addrbook.h"
 
+/* The book of a state given as text; the state is dropped at once: the book
+ * keeps what it needs. */
+static sv_addrbook *book_of(const char *text) {
+        json_t *state = NULL;
+        sv_error err = SV_ERROR_INIT;
+        assert_int_equal(sv_json_parse(text, strlen(text), 1 << 16, &state, &err), 0);
+        sv_addrbook *ab = NULL;
+        assert_int_equal(sv_addrbook_build(state, &ab), 0);
+        json_decref(state);
+        return ab;
+}
+
 static void lookups(void **s) {
         const char *text =
                 "{\"identities\": {\"10.0.0.2\": \"prod/web\", \"10.0.0.3\": \"dev/default\"},"
@@ -16,12 +28,7 @@ static void lookups(void **s) {
                 "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]},"
                 "  {\"namespace\": \"prod\", \"name\": \"all\", \"clusterIPs\": [\"10.96.0.3\"],"
                 "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}, {\"ip\": \"10.0.0.4\"}]}]}";
-        json_t *state = NULL;
-        sv_error err = SV_ERROR_INIT;
-        assert_int_equal(sv_json_parse(text, strlen(text), 1 << 16, &state, &err), 0);
-        sv_addrbook *ab = NULL;
-        assert_int_equal(sv_addrbook_build(state, &ab), 0);
-        json_decref(state); /* the book keeps what it needs */
+        sv_addrbook *ab = book_of(text);
         assert_string_equal(sv_addrbook_workload(ab, "10.0.0.2"), "prod/web");
         assert_string_equal(sv_addrbook_workload(ab, "10.0.0.9"), "unknown");
         assert_string_equal(sv_addrbook_workload(ab, NULL), "unknown");
@@ -44,12 +51,7 @@ static void address_forms(void **s) {
                 "  \"10.0.0.7\": \"prod/web\", \"10.0.0.8\": \"dev/default\"},"
                 " \"services\": [{\"namespace\": \"prod\", \"name\": \"web\","
                 "  \"clusterIPs\": [\"fd00:96::1\"], \"endpoints\": [{\"ip\": \"fd00::2\"}]}]}";
-        json_t *state = NULL;
-        sv_error err = SV_ERROR_INIT;
-        assert_int_equal(sv_json_parse(text, strlen(text), 1 << 16, &state, &err), 0);
-        sv_addrbook *ab = NULL;
-        assert_int_equal(sv_addrbook_build(state, &ab), 0);
-        json_decref(state);
+        sv_addrbook *ab = book_of(text);
         assert_string_equal(sv_addrbook_workload(ab, "fd00:0:0::2"), "prod/web");
         assert_string_equal(sv_addrbook_workload(ab, "FD00::2"), "prod/web");
         assert_string_equal(sv_addrbook_workload(ab, "10.0.0.7"), "prod/web");
