@@ -83,10 +83,15 @@ static int entries_add(entries *es, const char *ip, uint32_t name, uint32_t rank
         return 0;
 }
 
+static int addr_cmp(const void *a, const void *b) {
+        return memcmp(((const entry *)a)->addr, ((const entry *)b)->addr,
+                      sizeof(((entry *)0)->addr));
+}
+
 /* By address, then rank, then name index (the order names were added in). */
 static int entry_cmp(const void *a, const void *b) {
         const entry *x = a, *y = b;
-        int c = memcmp(x->addr, y->addr, sizeof(x->addr));
+        int c = addr_cmp(x, y);
         if (c)
                 return c;
         if (x->rank != y->rank)
@@ -101,7 +106,7 @@ static void entries_finish(entries *es) {
         qsort(es->v, es->n, sizeof(entry), entry_cmp);
         size_t w = 1;
         for (size_t i = 1; i < es->n; i++)
-                if (memcmp(es->v[i].addr, es->v[w - 1].addr, sizeof(es->v[i].addr)) != 0)
+                if (addr_cmp(&es->v[i], &es->v[w - 1]) != 0)
                         es->v[w++] = es->v[i];
         es->n = w;
         entry *fit = reallocarray(es->v, es->n, sizeof(entry));
@@ -112,21 +117,10 @@ static void entries_finish(entries *es) {
 }
 
 static const entry *entries_find(const entries *es, const char *ip) {
-        entry key;
+        entry key = {0};
         if (!parse_addr(ip, key.addr))
                 return NULL;
-        size_t lo = 0, hi = es->n;
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                int c = memcmp(es->v[mid].addr, key.addr, sizeof(key.addr));
-                if (c == 0)
-                        return &es->v[mid];
-                if (c < 0)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return NULL;
+        return es->n ? bsearch(&key, es->v, es->n, sizeof(entry), addr_cmp) : NULL;
 }
 
 /* Appends name (owned from here on, freed on failure; NULL is -ENOMEM) to a
