@@ -67,6 +67,10 @@ typedef struct sv_mesh_object {
         int64_t generation;
         char *spec;   /* keys sorted: equal specs are equal texts */
         char *status; /* NULL when the object has none */
+        /* The leader's status pass: digest of the inputs (verdict, rollout)
+         * under which this copy's status was found current, 0 when never.
+         * A new copy (any change, a relist) starts at 0. */
+        uint64_t status_current_for;
 } sv_mesh_object;
 
 /* A node's report of what it has programmed (see docs/operator.md). */

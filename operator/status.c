@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "json/json.h"
-#include "base//clock.h"
+#include "base/clock.h"
 #include "base/hashmap.h"
+#include "base/siphash.h"
 
 #define REPORT_LIVE_MS (60 * 1000)
 #define CONFLICT_RETRIES 3
@@ -22,6 +23,9 @@ struct sv_status_writer {
         char *manager;    /* instance, percent-encoded */
         sv_hashmap *seen; /* node -> struct seen */
         int64_t now_ms;
+        /* Keyed: an object's author cannot make two different inputs look
+         * alike and so keep a stale status. */
+        uint8_t inputs_key[SV_SIPHASH_KEY_LEN];
 };
 
 int sv_status_writer_new(const char *instance, sv_status_writer **out) {
@@ -33,6 +37,7 @@ int sv_status_writer_new(const char *instance, sv_status_writer **out) {
                 sv_status_writer_free(w);
                 return -ENOMEM;
         }
+        sv_siphash_random_key(w->inputs_key);
         *out = w;
         return 0;
 }
@@ -310,8 +315,38 @@ static int fetch(sv_kube_client *c, const char *path, sv_mesh_object **out, sv_e
         return 0;
 }
 
-int sv_status_sync(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object *o_in,
+static int hash_chunk(const char *buffer, size_t size, void *data) {
+        sv_siphash_update(data, buffer, size);
+        return 0;
+}
+
+static void hash_text(sv_siphash *h, const char *text) {
+        /* Length first, so that no two sequences of texts hash alike. */
+        uint64_t len = text ? strlen(text) + 1 : 0;
+        sv_siphash_update(h, &len, sizeof(len));
+        if (text)
+                sv_siphash_update(h, text, len);
+}
+
+/* Everything sv_status_desired reads besides the object itself; never 0. */
+static uint64_t inputs_digest(const sv_status_writer *w, const json_t *verdict,
+                              const sv_rollout *ro) {
+        sv_siphash h;
+        sv_siphash_init(&h, w->inputs_key);
+        uint64_t counts[2] = {ro->nodes, ro->programmed};
+        sv_siphash_update(&h, counts, sizeof(counts));
+        hash_text(&h, ro->failed);
+        if (verdict)
+                (void)json_dump_callback(verdict, hash_chunk, &h, JSON_COMPACT | JSON_SORT_KEYS);
+        uint64_t d = sv_siphash_final(&h);
+        return d ? d : 1;
+}
+
+int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o_in,
                    const json_t *verdict, const sv_rollout *ro, unsigned *events, sv_error *err) {
+        uint64_t inputs = inputs_digest(w, verdict, ro);
+        if (o_in->status_current_for == inputs)
+                return 0;
         char path[1024];
         snprintf(path, sizeof(path), "/apis/selvedge.dev/v1alpha1/namespaces/%s/%s/%s",
                  o_in->namespace, resource_of(o_in), o_in->name);
@@ -324,8 +359,11 @@ int sv_status_sync(sv_status_writer *w, sv_kube_client *c, const sv_mesh_object 
                 _cleanup_json_ json_t *current = sv_mesh_object_status(o);
                 if (o->status && !current)
                         return -ENOMEM;
-                if (current && status_equal(current, desired))
+                if (current && status_equal(current, desired)) {
+                        if (o == o_in)
+                                o_in->status_current_for = inputs;
                         return 0;
+                }
                 stamp_transitions(desired, current);
                 _cleanup_json_ json_t *patch =
                         json_pack("{s:{s:s},s:O}", "metadata", "resourceVersion",

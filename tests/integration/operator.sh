@@ -468,6 +468,12 @@ for o in "$SP web-allow" "$TS web-split"; do
 		report_has "$NODE_A" "$(uid_of "$kind" "$name")" "$(objv "$kind" "$name" .metadata.generation)"
 done
 check_output "READY column of kubectl get shows True" 'web-allow +Deny +True' kubectl -n "$NS" get $SP web-allow
+# The leader remembers which statuses it found right; a copy changed by
+# someone else is a new copy and is looked at again.
+check "someone else sets web-allow's conditions to Programmed False" kubectl -n "$NS" patch $SP web-allow \
+	--subresource=status --type=merge -p '{"status":{"conditions":[{"type":"Programmed","status":"False",
+	"reason":"Tampered","message":"set by hand","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}'
+check_eventually "web-allow: the leader puts its status back" healthy $SP web-allow
 check "web-split: add backend web-v3, which has no ready endpoint" kubectl -n "$NS" patch $TS web-split \
 	--type=json -p '[{"op":"add","path":"/spec/backends/-","value":{"service":"web-v3","weight":5}}]'
 check_eventually "web-split: Accepted True, Ready False BackendUnavailable naming web-v3" \
