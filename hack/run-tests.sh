@@ -84,7 +84,7 @@ suite_integration() {
 	# The programs again, built with ASan+UBSan: any error aborts them, and
 	# a leak at exit turns their exit status non-zero, which the tests check.
 	if build_or_fail BUILD=build/asan SAN=1 programs tools; then
-		for t in tests/integration/cni*.sh tests/integration/operator.sh \
+		for t in tests/integration/cni*.sh tests/integration/operator.sh tests/integration/operator-status.sh \
 			tests/integration/render-kernel.sh tests/integration/telemetry-kernel.sh \
 			tests/integration/mesh.sh; do
 			run_suite "integration (asan) $(basename "$t" .sh)" \

@@ -34,6 +34,7 @@
 #include "operator/status.h"
 
 #define STATUS_RESYNC_MS (30 * 1000)
+#define STATUS_PASS_BUDGET_MS 500
 #define POLL_MAX_MS (30 * 1000)
 
 enum {
@@ -89,6 +90,7 @@ typedef struct op {
         sv_hashmap *attachments; /* chain -> sv_attachment */
         sv_compile_cache *ccache;
         bool compile_dirty, status_dirty, synced, was_leader;
+        bool status_more; /* a pass stopped for time: resume at once */
         int64_t compile_due, status_due, start_ms;
         int64_t compiled_at; /* when the last compile ended */
         uint8_t digest_key[SV_SIPHASH_KEY_LEN];
@@ -789,50 +791,76 @@ static void agent_serve(op *x) {
         }
 }
 
+typedef struct status_counts {
+        unsigned writes, events, errors;
+} status_counts;
+
+/* Brings the status of the objects of one informer up to date. Returns false
+ * when it stopped early: the lease was lost, or the pass used up its time. */
+static bool status_walk(op *x, sv_informer *inf, const sv_self_report *self, int64_t stop_at,
+                        status_counts *n) {
+        size_t it = 0;
+        const char *key;
+        void *item;
+        while (sv_informer_next(inf, &it, &key, &item)) {
+                int64_t now = sv_monotonic_ms();
+                /* Stop at once if the lease was lost during the pass. */
+                if (!sv_leader_is_leader(x->leader, now)) {
+                        sv_log(SV_LOG_WARN, "lease not renewed in time; status pass stopped", NULL);
+                        return false;
+                }
+                if (now >= stop_at) {
+                        x->status_more = true;
+                        return false;
+                }
+                sv_mesh_object *o = item;
+                json_t *verdict = json_object_get(x->verdicts, o->uid);
+                if (!verdict)
+                        continue; /* appeared after the last compile */
+                sv_rollout ro = sv_status_rollout(x->status, x->inf[INF_REPORTS], o->uid,
+                                                  o->generation, self);
+                sv_error err = SV_ERROR_INIT;
+                int r = sv_status_sync(x->status, x->client, o, verdict, &ro, &n->events, &err);
+                if (r > 0)
+                        n->writes++;
+                if (r < 0) {
+                        n->errors++;
+                        x->status_dirty = true;
+                        sv_log(SV_LOG_WARN, "status write failed", "object", key, "error",
+                               err.message, NULL);
+                }
+        }
+        return true;
+}
+
+/* A pass writes one status per ~10 ms: 1,000 new policies would hold the
+ * main loop for 10 s, past the lease's renew deadline, with watches and
+ * compiles waiting. A pass therefore stops after STATUS_PASS_BUDGET_MS and
+ * the loop resumes it at once after its other work; statuses already written
+ * or found right are skipped (status.c remembers them). */
 static void status_pass(op *x, int64_t now) {
         sv_status_observe_reports(x->status, x->inf[INF_REPORTS], now);
         x->status_dirty = false;
+        x->status_more = false;
         x->status_due = now + STATUS_RESYNC_MS;
-        unsigned writes = 0, events = 0, errors = 0;
+        status_counts n = {0};
         /* Only a state actually applied counts for this node. */
         sv_self_report self = {.node = x->o.node,
                                .programmed = sv_report_programmed(x->report),
                                .failed = sv_report_failed(x->report)};
-        for (int which = INF_POLICIES; which <= INF_SPLITS; which++) {
-                size_t it = 0;
-                const char *key;
-                void *item;
-                while (sv_informer_next(x->inf[which], &it, &key, &item)) {
-                        /* Stop at once if the lease was lost during the pass. */
-                        if (!sv_leader_is_leader(x->leader, sv_monotonic_ms()))
-                                return;
-                        sv_mesh_object *o = item;
-                        json_t *verdict = json_object_get(x->verdicts, o->uid);
-                        if (!verdict)
-                                continue; /* appeared after the last compile */
-                        sv_rollout ro = sv_status_rollout(x->status, x->inf[INF_REPORTS], o->uid,
-                                                          o->generation, &self);
-                        sv_error err = SV_ERROR_INIT;
-                        int r = sv_status_sync(x->status, x->client, o, verdict, &ro, &events,
-                                               &err);
-                        if (r > 0)
-                                writes++;
-                        if (r < 0) {
-                                errors++;
-                                x->status_dirty = true;
-                                sv_log(SV_LOG_WARN, "status write failed", "object", key, "error",
-                                       err.message, NULL);
-                        }
-                }
-        }
-        sv_metric_add(x->m_status_writes, writes);
-        sv_metric_add(x->m_events, events);
-        sv_metric_add(x->m_status_errors, errors);
+        int64_t stop_at = now + STATUS_PASS_BUDGET_MS;
+        (void)(status_walk(x, x->inf[INF_POLICIES], &self, stop_at, &n) &&
+               status_walk(x, x->inf[INF_SPLITS], &self, stop_at, &n));
+        sv_metric_add(x->m_status_writes, n.writes);
+        sv_metric_add(x->m_events, n.events);
+        sv_metric_add(x->m_status_errors, n.errors);
         /* Each write parsed a request and an answer: hand the pages back. */
-        if (writes > 0)
+        if (n.writes > 0)
                 sv_memory_release();
         if (x->status_dirty)
                 x->status_due = now + 1000;
+        if (x->status_more)
+                x->status_dirty = true;
 }
 
 static int64_t min64(int64_t a, int64_t b) {
@@ -908,7 +936,9 @@ static int run(op *x, int sigfd) {
                 if (leading && x->synced && x->verdicts) {
                         if (x->status_dirty || now >= x->status_due)
                                 status_pass(x, now);
-                        next = min64(next, x->status_dirty ? now + 1000 : x->status_due);
+                        next = min64(next, x->status_more    ? now
+                                           : x->status_dirty ? now + 1000
+                                                             : x->status_due);
                 }
                 export_informer_metrics(x);
                 sv_httpd_heartbeat(x->httpd);

@@ -382,6 +382,9 @@ int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o_in,
                 if (status == 404)
                         return 0; /* deleted meanwhile */
                 if (status == 200) {
+                        /* Right now; the copy the watch brings back is looked
+                         * at again, this stale one needs no second write. */
+                        o_in->status_current_for = inputs;
                         sv_error ev_err = SV_ERROR_INIT;
                         (void)maybe_event(w, c, o, current, desired, events, &ev_err);
                         return 1;

@@ -49,7 +49,7 @@ json_t *sv_status_desired(const sv_mesh_object *o, const json_t *verdict, const 
 
 /* Writes o's status if it differs. Returns 1 when written, 0 when already
  * right, -errno on failure. events counts Warning Events posted. A status
- * found right is remembered in o (status_current_for): until o or the
+ * found right or written is remembered in o (status_current_for): until o or the
  * inputs change, the next pass skips it without parsing anything, so a pass
  * after one policy change costs one comparison, not a thousand. */
 int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o, const json_t *verdict,
