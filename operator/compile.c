@@ -854,18 +854,7 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
                 json_decref(state);
                 return sv_errorf(err, r < 0 ? r : -ENOMEM, SV_CODE_INTERNAL, "compile failed");
         }
-        /* Kept until the next compile: copied out of the arena of the
-         * compile's short-lived trees. */
-        json_t *verdicts = NULL;
-        {
-                _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
-                verdicts = json_deep_copy(x.verdicts);
-        }
-        if (!verdicts) {
-                json_decref(state);
-                return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
-        }
         *state_out = state;
-        *verdicts_out = verdicts;
+        *verdicts_out = TAKE_PTR(x.verdicts);
         return 0;
 }

@@ -27,7 +27,8 @@ typedef struct sv_caches {
 
 /* *state: the node's state (see docs/operator.md). *verdicts: {"<uid>":
  * {"accepted": bool, "reason": "...", "message": "...",
- * "generation": N}}, one per ServicePolicy and TrafficSplit. */
+ * "generation": N}}, one per ServicePolicy and TrafficSplit; short-lived, as
+ * the state (whoever keeps verdicts keeps them in a compact form). */
 /* What a compile derives from pods, namespaces, Services, EndpointSlices and
  * attachments (indexes, resolved selectors, the pods and Services parts of
  * the state), kept for the next compile. The caller invalidates it when any

@@ -96,7 +96,9 @@ typedef struct op {
         uint8_t digest_key[SV_SIPHASH_KEY_LEN];
         state_digest applied; /* the state in the data plane; len 0: none yet */
         uint64_t nft_failures_seen;
-        json_t *verdicts;
+        /* uid -> the last compile's verdict as compact JSON text: a thousand
+         * small trees cost ~0.7 MB, their texts ~0.2. */
+        sv_hashmap *verdicts;
         sv_metric *m_sync, *m_compile_errors, *m_apply_errors, *m_status_writes, *m_status_errors,
                 *m_events, *m_leader, *m_state_bytes, *m_applies, *m_nft_full, *m_nft_incr,
                 *m_nft_failed, *m_nft_seconds, *m_nft_messages;
@@ -638,6 +640,31 @@ static void restore_state(op *x) {
 
 static int compile_and_apply_once(op *x);
 
+static json_t *kept_object(void) {
+        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
+        return json_object();
+}
+
+/* Each verdict as compact text, made in keep mode: kept until the next
+ * compile. NULL when memory ran out. */
+static sv_hashmap *verdict_texts(const json_t *verdicts) {
+        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
+        _cleanup_(sv_hashmap_freep) sv_hashmap *m = NULL;
+        if (sv_hashmap_new(&m) < 0)
+                return NULL;
+        const char *uid;
+        json_t *v;
+        json_object_foreach ((json_t *)verdicts, uid, v) {
+                char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+                if (!text || sv_hashmap_put(m, uid, text, NULL) < 0) {
+                        free(text);
+                        sv_hashmap_free_with(TAKE_PTR(m), free);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(m);
+}
+
 /* A compile builds and drops megabytes of JSON at 10,000 pods; hand the freed
  * pages back so the footprint between changes is what is kept, not the peak. */
 static int compile_and_apply(op *x) {
@@ -651,7 +678,7 @@ static int compile_and_apply_once(op *x) {
         int64_t t0 = sv_monotonic_ms();
         sv_error err = SV_ERROR_INIT;
         _cleanup_json_ json_t *state = NULL;
-        json_t *verdicts = NULL;
+        _cleanup_json_ json_t *verdicts = NULL;
         x->compile_dirty = false;
         if (sv_compile(&x->caches, x->ccache, &state, &verdicts, &err) < 0) {
                 sv_metric_inc(x->m_compile_errors);
@@ -659,11 +686,17 @@ static int compile_and_apply_once(op *x) {
                 return -EIO;
         }
         int64_t t_compiled = sv_monotonic_ms();
-        json_decref(x->verdicts);
-        x->verdicts = verdicts;
+        sv_hashmap *texts = verdict_texts(verdicts);
+        if (!texts) {
+                sv_log(SV_LOG_ERROR, "compile failed", "error", "out of memory", NULL);
+                return -ENOMEM;
+        }
+        sv_hashmap_free_with(x->verdicts, free);
+        x->verdicts = texts;
         x->status_dirty = true;
-        _cleanup_json_ json_t *programmed = json_object();
-        _cleanup_json_ json_t *failed = json_object();
+        /* Kept by the report until the next compile. */
+        _cleanup_json_ json_t *programmed = kept_object();
+        _cleanup_json_ json_t *failed = kept_object();
         const char *uid;
         json_t *v;
         /* A backend that diffs against what it applied (nftables) is handed
@@ -692,14 +725,19 @@ static int compile_and_apply_once(op *x) {
         if (r < 0) {
                 sv_log(SV_LOG_ERROR, "applying the state failed", "backend",
                        sv_backend_name(x->backend), "error", err.message, NULL);
+                _cleanup_(sv_memory_json_restore) bool was = sv_memory_json_keep(true);
                 json_object_foreach (verdicts, uid, v) {
                         json_object_set_new(failed, uid, json_string(err.message));
                 }
                 sv_report_set(x->report, programmed, failed);
                 return -EIO;
         }
-        json_object_foreach (verdicts, uid, v) {
-                json_object_set(programmed, uid, json_object_get(v, "generation"));
+        {
+                _cleanup_(sv_memory_json_restore) bool was = sv_memory_json_keep(true);
+                json_object_foreach (verdicts, uid, v) {
+                        json_int_t gen = json_integer_value(json_object_get(v, "generation"));
+                        json_object_set_new(programmed, uid, json_integer(gen));
+                }
         }
         sv_report_set(x->report, programmed, failed);
         int64_t t_done = sv_monotonic_ms();
@@ -814,7 +852,7 @@ static bool status_walk(op *x, sv_informer *inf, const sv_self_report *self, int
                         return false;
                 }
                 sv_mesh_object *o = item;
-                json_t *verdict = json_object_get(x->verdicts, o->uid);
+                const char *verdict = sv_hashmap_get(x->verdicts, o->uid);
                 if (!verdict)
                         continue; /* appeared after the last compile */
                 sv_rollout ro = sv_status_rollout(x->status, x->inf[INF_REPORTS], o->uid,
@@ -1003,7 +1041,7 @@ static void op_done(op *x) {
         sv_backend_free(x->backend);
         sv_kube_client_free(x->client);
         sv_metrics_free(x->metrics);
-        json_decref(x->verdicts);
+        sv_hashmap_free_with(x->verdicts, free);
 }
 
 static int load_state_file(const char *path, json_t **out, sv_error *err) {

@@ -42,21 +42,12 @@ int sv_status_writer_new(const char *instance, sv_status_writer **out) {
         return 0;
 }
 
-static void free_values(sv_hashmap *m) {
-        size_t it = 0;
-        const char *k;
-        void *v;
-        while (m && sv_hashmap_next(m, &it, &k, &v))
-                free(v);
-        sv_hashmap_free(m);
-}
-
 sv_status_writer *sv_status_writer_free(sv_status_writer *w) {
         if (!w)
                 return NULL;
         free(w->instance);
         free(w->manager);
-        free_values(w->seen);
+        sv_hashmap_free_with(w->seen, free);
         free(w);
         return NULL;
 }
@@ -315,11 +306,6 @@ static int fetch(sv_kube_client *c, const char *path, sv_mesh_object **out, sv_e
         return 0;
 }
 
-static int hash_chunk(const char *buffer, size_t size, void *data) {
-        sv_siphash_update(data, buffer, size);
-        return 0;
-}
-
 static void hash_text(sv_siphash *h, const char *text) {
         /* Length first, so that no two sequences of texts hash alike. */
         uint64_t len = text ? strlen(text) + 1 : 0;
@@ -329,24 +315,28 @@ static void hash_text(sv_siphash *h, const char *text) {
 }
 
 /* Everything sv_status_desired reads besides the object itself; never 0. */
-static uint64_t inputs_digest(const sv_status_writer *w, const json_t *verdict,
+static uint64_t inputs_digest(const sv_status_writer *w, const char *verdict,
                               const sv_rollout *ro) {
         sv_siphash h;
         sv_siphash_init(&h, w->inputs_key);
         uint64_t counts[2] = {ro->nodes, ro->programmed};
         sv_siphash_update(&h, counts, sizeof(counts));
         hash_text(&h, ro->failed);
-        if (verdict)
-                (void)json_dump_callback(verdict, hash_chunk, &h, JSON_COMPACT | JSON_SORT_KEYS);
+        hash_text(&h, verdict);
         uint64_t d = sv_siphash_final(&h);
         return d ? d : 1;
 }
 
 int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o_in,
-                   const json_t *verdict, const sv_rollout *ro, unsigned *events, sv_error *err) {
-        uint64_t inputs = inputs_digest(w, verdict, ro);
+                   const char *verdict_text, const sv_rollout *ro, unsigned *events,
+                   sv_error *err) {
+        uint64_t inputs = inputs_digest(w, verdict_text, ro);
         if (o_in->status_current_for == inputs)
                 return 0;
+        _cleanup_json_ json_t *verdict = json_loads(verdict_text, 0, NULL);
+        if (!verdict)
+                return sv_errorf(err, -EINVAL, SV_CODE_INTERNAL, "verdict of %s/%s unreadable",
+                                 o_in->namespace, o_in->name);
         char path[1024];
         snprintf(path, sizeof(path), "/apis/selvedge.dev/v1alpha1/namespaces/%s/%s/%s",
                  o_in->namespace, resource_of(o_in), o_in->name);

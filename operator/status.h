@@ -47,10 +47,11 @@ sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const ch
 /* The status object o should have. */
 json_t *sv_status_desired(const sv_mesh_object *o, const json_t *verdict, const sv_rollout *ro);
 
-/* Writes o's status if it differs. Returns 1 when written, 0 when already
+/* Writes o's status if it differs; verdict is o's verdict (sv_compile's) as
+ * compact JSON text. Returns 1 when written, 0 when already
  * right, -errno on failure. events counts Warning Events posted. A status
  * found right or written is remembered in o (status_current_for): until o or the
  * inputs change, the next pass skips it without parsing anything, so a pass
  * after one policy change costs one comparison, not a thousand. */
-int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o, const json_t *verdict,
+int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o, const char *verdict,
                    const sv_rollout *ro, unsigned *events, sv_error *err);

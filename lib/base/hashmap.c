@@ -119,10 +119,17 @@ int sv_hashmap_new(sv_hashmap **out) {
 }
 
 sv_hashmap *sv_hashmap_free(sv_hashmap *map) {
+        return sv_hashmap_free_with(map, NULL);
+}
+
+sv_hashmap *sv_hashmap_free_with(sv_hashmap *map, void (*free_value)(void *)) {
         if (!map)
                 return NULL;
-        for (size_t i = 0; i < map->cap; i++)
+        for (size_t i = 0; i < map->cap; i++) {
+                if (free_value && map->slots[i].key)
+                        free_value(map->slots[i].value);
                 key_free(map->slots[i].key);
+        }
         free(map->slots);
         free(map);
         return NULL;

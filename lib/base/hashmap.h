@@ -23,6 +23,8 @@ int sv_hashmap_new(sv_hashmap **out);
 
 /* Frees the map and its keys, not the values. Accepts NULL; returns NULL. */
 sv_hashmap *sv_hashmap_free(sv_hashmap *map);
+/* Frees map and, with free_value, each of its values. */
+sv_hashmap *sv_hashmap_free_with(sv_hashmap *map, void (*free_value)(void *));
 DEFINE_TRIVIAL_CLEANUP_FUNC(sv_hashmap *, sv_hashmap_free)
 
 /* The value of key, or NULL if absent (or if NULL was stored). */

@@ -231,11 +231,41 @@ static void random_ops_match_model(void **state) {
         }
 }
 
+static unsigned values_freed;
+static void count_free(void *v) {
+        values_freed += *(unsigned *)v;
+}
+
+/* free_with hands every value, and only the values, to its function once. */
+static void free_with_frees_each_value(void **state) {
+        sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new(&m), 0);
+        unsigned weights[40];
+        char key[16];
+        for (unsigned i = 0; i < 40; i++) {
+                weights[i] = 1u << (i % 20);
+                snprintf(key, sizeof(key), "k%u", i);
+                assert_int_equal(sv_hashmap_put(m, key, &weights[i], NULL), 0);
+        }
+        /* A removed entry's value is the caller's again, not freed by the map. */
+        assert_int_equal(sv_hashmap_remove(m, "k0", NULL), 0);
+        values_freed = 0;
+        assert_null(sv_hashmap_free_with(m, count_free));
+        unsigned want = 0;
+        for (unsigned i = 1; i < 40; i++)
+                want += weights[i];
+        assert_int_equal(values_freed, want);
+        assert_null(sv_hashmap_free_with(NULL, count_free));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(put_get_replace_remove), cmocka_unit_test(keys_are_copied),
-                cmocka_unit_test(edge_keys_and_null),     cmocka_unit_test(hundred_thousand),
+                cmocka_unit_test(put_get_replace_remove),
+                cmocka_unit_test(keys_are_copied),
+                cmocka_unit_test(edge_keys_and_null),
+                cmocka_unit_test(hundred_thousand),
                 cmocka_unit_test(random_ops_match_model),
+                cmocka_unit_test(free_with_frees_each_value),
         };
         return cmocka_run_group_tests_name("base/hashmap", tests, NULL, NULL);
 }
