@@ -164,6 +164,10 @@ cpu_ms() {
 }
 run_ns() { cat "/proc/$OP_PID"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
 kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$OP_PID/status"; }
+# kb_in STATUS FIELD: a field of one earlier read of /proc/PID/status, so that
+# figures taken together add up (RSS moves by megabytes within milliseconds
+# while a compile's memory is handed back).
+kb_in() { awk -v f="$2:" '$1 == f { print $2 }' <<<"$1"; }
 # switches: "voluntary nonvoluntary" context switches over every live thread.
 switches() {
 	cat "/proc/$OP_PID"/task/*/status 2>/dev/null | awk '$1 == "voluntary_ctxt_switches:" { v += $2 }
@@ -213,10 +217,12 @@ wait_started() {
 	done
 	READY_MS=$((($(now_us) - OP_T0) / 1000))
 	CPU_READY_MS=$(cpu_ms)
-	RSS_KB=$(kb VmRSS)
-	HWM_KB=$(kb VmHWM)
-	ANON_KB=$(kb RssAnon)
-	FILE_KB=$(kb RssFile)
+	local st
+	st=$(cat "/proc/$OP_PID/status")
+	RSS_KB=$(kb_in "$st" VmRSS)
+	HWM_KB=$(kb_in "$st" VmHWM)
+	ANON_KB=$(kb_in "$st" RssAnon)
+	FILE_KB=$(kb_in "$st" RssFile)
 	SYNC_MS=$(grep -o 'msg="caches synced" elapsed_ms=[0-9]*' "$OP_LOG" | head -n 1 | grep -o '[0-9]*$')
 }
 
