@@ -36,7 +36,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # A private control plane and test bed, with their own names and ports (the
-# shared control plane is 36443, operator-resilience 36543, the mesh test
+# shared control plane is 36443, operator-resilience 26543, the mesh test
 # 36643, the mesh benchmark 36743).
 export MESH_TAG=demo MESH_CP_NAME=demo MESH_CP_PORT=36843 MESH_ETCD_PORT=32779
 for need in "$SELVEDGE_BIN/cnitool" "$SELVEDGE_CACHE/cni-plugins/bridge" \

@@ -24,8 +24,13 @@ CUT=${SV_CUT_S:-15}
 BUILD=${SELVEDGE_BUILD:-$SELVEDGE_ROOT/build}
 OPERATOR=$BUILD/selvedge-operator
 export SELVEDGE_CP_DIR=$SELVEDGE_CACHE/control-plane-resilience
-export SELVEDGE_CP_PORT=36543 SELVEDGE_ETCD_PORT=32479
-RELAY_PORT=36544
+# Ports below the kernel's ephemeral range (32768-60999): a long-lived client
+# connection (the shared control plane's, say) can hold a port of that range
+# as its local port for the whole run, and the relay, stopped and started
+# again during the suite, could then never bind (a CI run failed at "relay
+# up" three times that way).
+export SELVEDGE_CP_PORT=26543 SELVEDGE_ETCD_PORT=22479
+RELAY_PORT=26544
 CP=$SELVEDGE_ROOT/hack/control-plane.sh
 WORK=$(mktemp -d)
 NS=resilience-$$
@@ -35,8 +40,6 @@ RELAY_PID=
 cleanup() {
 	[ -z "$OP_PID" ] || kill "$OP_PID" 2>/dev/null
 	relay_stop
-	# Best effort: the next run's state need not carry this run's objects.
-	kubectl delete namespace "$NS" --wait=false --request-timeout=5s >/dev/null 2>&1
 	"$CP" down >/dev/null 2>&1
 	[ "$T_FAIL" -eq 0 ] || { echo "# operator log:"; sed 's/^/#   /' "$WORK/operator.log"; } 2>/dev/null
 	rm -rf "$WORK"
@@ -45,12 +48,13 @@ trap cleanup EXIT
 
 relay_start() {
 	socat "TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,reuseaddr,fork" \
-		"TCP:127.0.0.1:$SELVEDGE_CP_PORT" </dev/null >/dev/null 2>&1 &
+		"TCP:127.0.0.1:$SELVEDGE_CP_PORT" </dev/null >/dev/null 2>>"$WORK/relay.log" &
 	RELAY_PID=$!
 	for _ in $(seq 1 50); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$RELAY_PORT") 2>/dev/null && return 0
 		sleep 0.1
 	done
+	echo "# relay on 127.0.0.1:$RELAY_PORT not up; socat said: $(tail -n 3 "$WORK/relay.log" 2>/dev/null)"
 	return 1
 }
 # Kills the relay and every connection it carries (its forked children).
@@ -71,8 +75,8 @@ relists() {
 		(r == "" || index($0, "resource=\"" r "\"")) { s += $2 } END { print s + 0 }'
 }
 record_sum() { sha256sum "$WORK/record.json" | cut -d' ' -f1; }
-# The private control plane keeps its etcd between runs: a policy of the same
-# name in an earlier run's namespace must not count.
+# Policies of this run's namespace only (the private control plane is purged
+# at the start, but the check should not depend on it).
 has_policy() {
 	jq -e --arg ns "$NS" --arg n "$1" '.policies[] | select(.namespace == $ns and .name == $n)' \
 		"$WORK/record.json"
@@ -117,6 +121,9 @@ steady_for() {
 	return "$ok"
 }
 
+# A fresh etcd each run: no earlier run's objects (they once made a check
+# pass too early), and no data dir bound to other ports.
+"$CP" purge >/dev/null 2>&1
 if ! "$CP" up >"$WORK/cp.log" 2>&1; then
 	t_fail "private control plane starts" "$(tail -5 "$WORK/cp.log")"
 	t_done
