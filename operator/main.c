@@ -90,7 +90,6 @@ typedef struct op {
         sv_hashmap *attachments; /* chain -> sv_attachment */
         sv_compile_cache *ccache;
         bool compile_dirty, status_dirty, synced, was_leader;
-        bool status_more; /* a pass stopped for time: resume at once */
         int64_t compile_due, status_due, start_ms;
         int64_t compiled_at; /* when the last compile ended */
         uint8_t digest_key[SV_SIPHASH_KEY_LEN];
@@ -831,6 +830,7 @@ static void agent_serve(op *x) {
 
 typedef struct status_counts {
         unsigned writes, events, errors;
+        bool cut; /* stopped for time, to be resumed */
 } status_counts;
 
 /* Brings the status of the objects of one informer up to date. Returns false
@@ -848,7 +848,7 @@ static bool status_walk(op *x, sv_informer *inf, const sv_self_report *self, int
                         return false;
                 }
                 if (now >= stop_at) {
-                        x->status_more = true;
+                        n->cut = true;
                         return false;
                 }
                 sv_mesh_object *o = item;
@@ -879,7 +879,6 @@ static bool status_walk(op *x, sv_informer *inf, const sv_self_report *self, int
 static void status_pass(op *x, int64_t now) {
         sv_status_observe_reports(x->status, x->inf[INF_REPORTS], now);
         x->status_dirty = false;
-        x->status_more = false;
         x->status_due = now + STATUS_RESYNC_MS;
         status_counts n = {0};
         /* Only a state actually applied counts for this node. */
@@ -897,8 +896,8 @@ static void status_pass(op *x, int64_t now) {
                 sv_memory_release();
         if (x->status_dirty)
                 x->status_due = now + 1000;
-        if (x->status_more)
-                x->status_dirty = true;
+        if (n.cut)
+                x->status_due = now; /* due again at once */
 }
 
 static int64_t min64(int64_t a, int64_t b) {
@@ -974,9 +973,7 @@ static int run(op *x, int sigfd) {
                 if (leading && x->synced && x->verdicts) {
                         if (x->status_dirty || now >= x->status_due)
                                 status_pass(x, now);
-                        next = min64(next, x->status_more    ? now
-                                           : x->status_dirty ? now + 1000
-                                                             : x->status_due);
+                        next = min64(next, x->status_dirty ? now + 1000 : x->status_due);
                 }
                 export_informer_metrics(x);
                 sv_httpd_heartbeat(x->httpd);
