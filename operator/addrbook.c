@@ -190,9 +190,7 @@ static int add_services(sv_addrbook *ab, const json_t *services) {
                 }
                 json_array_foreach (json_object_get(s, "endpoints"), j, x) {
                         if (r == 0)
-                                r = entries_add(&ab->endpoints,
-                                                json_string_value(json_object_get(x, "ip")), idx,
-                                                rank);
+                                r = entries_add(&ab->endpoints, json_string_value(x), idx, rank);
                 }
                 if (r < 0)
                         return r;
@@ -205,14 +203,17 @@ int sv_addrbook_build(const json_t *state, sv_addrbook **out) {
         _cleanup_(sv_hashmap_freep) sv_hashmap *seen = NULL;
         if (!ab || sv_hashmap_new(&seen) < 0)
                 return -ENOMEM;
-        const char *ip;
-        json_t *v;
-        size_t cap = 0;
-        json_object_foreach ((json_t *)json_object_get(state, "identities"), ip, v) {
-                int r = json_is_string(v) ? add_identity(ab, seen, &cap, ip, json_string_value(v))
-                                          : 0;
-                if (r < 0)
-                        return r;
+        const char *id;
+        json_t *ips, *ip;
+        size_t cap = 0, i;
+        json_object_foreach ((json_t *)json_object_get(state, "identities"), id, ips) {
+                json_array_foreach (ips, i, ip) {
+                        int r = json_is_string(ip)
+                                        ? add_identity(ab, seen, &cap, json_string_value(ip), id)
+                                        : 0;
+                        if (r < 0)
+                                return r;
+                }
         }
         entries_finish(&ab->workloads);
         int r = add_services(ab, json_object_get(state, "services"));

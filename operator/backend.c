@@ -199,6 +199,65 @@ int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err) 
         return 0;
 }
 
+static int cmp_ip(const void *a, const void *b) {
+        return strcmp(json_string_value(*(json_t *const *)a),
+                      json_string_value(*(json_t *const *)b));
+}
+
+/* Version 1 (before 7 Dec 2026) had identities as {IP: identity} and
+ * endpoints as [{"ip", "local"}]: a node upgraded while the API server is
+ * away still comes back to its rules. */
+static int upgrade_from_v1(json_t *state) {
+        _cleanup_json_ json_t *ids = json_object();
+        if (!ids)
+                return -ENOMEM;
+        const char *ip;
+        json_t *v;
+        json_object_foreach (json_object_get(state, "identities"), ip, v) {
+                const char *id = json_string_value(v);
+                if (!id)
+                        continue;
+                json_t *arr = json_object_get(ids, id);
+                if (!arr && json_object_set_new(ids, id, arr = json_array()) < 0)
+                        return -ENOMEM;
+                if (json_array_append_new(arr, json_string(ip)) < 0)
+                        return -ENOMEM;
+        }
+        json_t *arr;
+        json_object_foreach (ids, ip, arr) {
+                /* The array's items, sorted in place as v2 has them. */
+                size_t n = json_array_size(arr);
+                _cleanup_free_ json_t **items = calloc(n ? n : 1, sizeof(*items));
+                if (!items)
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        items[i] = json_incref(json_array_get(arr, i));
+                qsort(items, n, sizeof(*items), cmp_ip);
+                for (size_t i = 0; i < n; i++)
+                        json_array_set_new(arr, i, items[i]);
+        }
+        size_t i, j;
+        json_t *svc, *ep;
+        json_array_foreach (json_object_get(state, "services"), i, svc) {
+                json_t *eps = json_array(), *local = json_array();
+                json_array_foreach (json_object_get(svc, "endpoints"), j, ep) {
+                        json_t *addr = json_object_get(ep, "ip");
+                        if (!json_is_string(addr))
+                                continue;
+                        json_array_append(eps, addr);
+                        if (json_is_true(json_object_get(ep, "local")))
+                                json_array_append(local, addr);
+                }
+                if (json_object_set_new(svc, "endpoints", eps) < 0 ||
+                    json_object_set_new(svc, "localEndpoints", local) < 0)
+                        return -ENOMEM;
+        }
+        if (json_object_set(state, "identities", ids) < 0 ||
+            json_object_set_new(state, "version", json_integer(2)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int sv_state_load(const char *dir, json_t **out, sv_error *err) {
         char path[4096];
         if (state_path(dir, path, sizeof(path)) < 0)
@@ -215,6 +274,12 @@ int sv_state_load(const char *dir, json_t **out, sv_error *err) {
         if (r < 0) {
                 sv_error_prefix(err, "%s: ", path);
                 return r;
+        }
+        if (json_integer_value(json_object_get(state, "version")) == 1 &&
+            (r = upgrade_from_v1(state)) < 0) {
+                json_decref(state);
+                return sv_errorf(err, r, SV_CODE_INTERNAL, "%s: upgrading the state: %s", path,
+                                 strerror(-r));
         }
         if (json_integer_value(json_object_get(state, "version")) != SV_STATE_VERSION) {
                 json_decref(state);

@@ -15,7 +15,7 @@
 #include "base/hashmap.h"
 #include "kube/informer.h"
 
-#define SV_STATE_VERSION 1
+#define SV_STATE_VERSION 2
 
 typedef struct sv_caches {
         const char *node;

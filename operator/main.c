@@ -685,14 +685,6 @@ static int compile_and_apply_once(op *x) {
                 return -EIO;
         }
         int64_t t_compiled = sv_monotonic_ms();
-        sv_hashmap *texts = verdict_texts(verdicts);
-        if (!texts) {
-                sv_log(SV_LOG_ERROR, "compile failed", "error", "out of memory", NULL);
-                return -ENOMEM;
-        }
-        sv_hashmap_free_with(x->verdicts, free);
-        x->verdicts = texts;
-        x->status_dirty = true;
         /* Kept by the report until the next compile. */
         _cleanup_json_ json_t *programmed = kept_object();
         _cleanup_json_ json_t *failed = kept_object();
@@ -714,6 +706,16 @@ static int compile_and_apply_once(op *x) {
         int r = text_first && same_digest(digest, x->applied) ? 0
                                                               : backend_apply(x, state, text, &err);
         int64_t t_applied = sv_monotonic_ms();
+        /* The verdicts' texts (~5 ms at 1,000 policies) are for the status
+         * pass: made once the rules are live. */
+        sv_hashmap *texts = verdict_texts(verdicts);
+        if (!texts) {
+                sv_log(SV_LOG_ERROR, "compile failed", "error", "out of memory", NULL);
+                return -ENOMEM;
+        }
+        sv_hashmap_free_with(x->verdicts, free);
+        x->verdicts = texts;
+        x->status_dirty = true;
         if (r == 0 && !text_first) {
                 if (!(text = dump_state(state)))
                         return -ENOMEM;

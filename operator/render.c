@@ -474,14 +474,16 @@ typedef struct build {
 } build;
 
 static bool has_v6(const json_t *state) {
-        const char *ip;
-        json_t *v;
-        json_object_foreach ((json_t *)json_object_get(state, "identities"), ip, v) {
-                if (strchr(ip, ':'))
-                        return true;
-        }
+        const char *id;
+        json_t *ips;
         size_t i;
         json_t *p;
+        json_object_foreach ((json_t *)json_object_get(state, "identities"), id, ips) {
+                json_array_foreach (ips, i, p) {
+                        if (strchr(json_string_value(p) ? json_string_value(p) : "", ':'))
+                                return true;
+                }
+        }
         json_array_foreach (json_object_get(state, "localPods"), i, p) {
                 size_t j;
                 json_t *s;
@@ -888,9 +890,7 @@ static int render_dns(build *b) {
                         size_t j;
                         json_t *x;
                         json_array_foreach (json_object_get(svc, which[w]), j, x) {
-                                const char *ip =
-                                        w == 0 ? json_string_value(x)
-                                               : json_string_value(json_object_get(x, "ip"));
+                                const char *ip = json_string_value(x);
                                 addr a;
                                 if (parse_addr(ip, &a) < 0)
                                         continue;
@@ -961,8 +961,7 @@ static int render_split_port(build *b, const json_t *split, const json_t *root, 
                 json_t *ep;
                 json_array_foreach (json_object_get(svc, "endpoints"), j, ep) {
                         addr a;
-                        if (parse_addr(json_string_value(json_object_get(ep, "ip")), &a) == 0 &&
-                            a.fam == fam)
+                        if (parse_addr(json_string_value(ep), &a) == 0 && a.fam == fam)
                                 arms[i].eps[arms[i].n_eps++] = a;
                 }
                 if (arms[i].n_eps == 0)

@@ -24,7 +24,10 @@ def ip(i): return "10.%d.%d.%d" % (64 + i % nodes, (i // nodes) // 250, (i // no
 ns = lambda i: "ns-%d" % (i % 100)
 local = [{"namespace": ns(i), "name": "pod-%d" % i, "identity": ns(i) + "/default", "ips": [ip(i)]}
          for i in range(pods) if i % nodes == 0]
-ids = {ip(i): ns(i) + "/default" for i in range(pods)}
+ids = {}
+for i in range(pods):
+    ids.setdefault(ns(i) + "/default", []).append(ip(i))
+ids = {k: sorted(v) for k, v in ids.items()}
 per = max(1, pods // services)
 svcs = []
 for s in range(services):
@@ -32,13 +35,14 @@ for s in range(services):
     svcs.append({"namespace": ns(s * per), "name": "svc-%d" % s,
                  "clusterIPs": ["10.96.%d.%d" % (s // 250, s % 250 + 1)],
                  "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}],
-                 "endpoints": [{"ip": m, "local": m.startswith("10.64.")} for m in members]})
+                 "endpoints": sorted(members),
+                 "localEndpoints": sorted(m for m in members if m.startswith("10.64."))})
 dev = sorted(ip(i) for i in range(pods) if (i % 100) % 2 == 0)
-groups = [dev] + [sorted(e["ip"] for e in s["endpoints"]) for s in svcs]
+groups = [dev] + [list(s["endpoints"]) for s in svcs]
 pols = []
 for p in range(policies):
     s = svcs[p % services]
-    targets = sorted(e["ip"] for e in s["endpoints"] if e["local"])
+    targets = list(s["localEndpoints"])
     if p % 2 == 0:
         rule = {"peers": [1 + (p + 1) % services], "ports": [{"port": 8080, "protocol": "TCP"}]}
         action = "Allow"
@@ -52,21 +56,21 @@ splits = [{"namespace": svcs[k]["namespace"], "name": "split-%d" % k, "uid": "s%
            "backends": [{"service": svcs[k + 1]["name"], "weight": 90},
                         {"service": svcs[k + 2]["name"], "weight": 10}]}
           for k in range(0, 300, 3)]
-state = {"version": 1, "node": "node-0", "localPods": local, "identities": ids,
+state = {"version": 2, "node": "node-0", "localPods": local, "identities": ids,
          "services": svcs, "peerGroups": groups, "policies": pols, "splits": splits,
          "objects": []}
 json.dump(state, open(out + "/full.json", "w"))
 # One more pod on this node, in a service some policies select.
 state["localPods"].append({"namespace": "ns-0", "name": "pod-new", "identity": "ns-0/default",
                            "ips": ["10.64.250.2"]})
-state["identities"]["10.64.250.2"] = "ns-0/default"
+state["identities"]["ns-0/default"].append("10.64.250.2")
 state["policies"][1]["targets"].append("10.64.250.2")
 state["peerGroups"][0].append("10.64.250.2")
 json.dump(state, open(out + "/pod.json", "w"))
 state["localPods"].pop()
 state["policies"][1]["targets"].pop()
 state["peerGroups"][0].pop()
-del state["identities"]["10.64.250.2"]
+state["identities"]["ns-0/default"].pop()
 state["policies"][0]["ingress"][0]["ports"] = [{"port": 8443, "protocol": "TCP"}]
 json.dump(state, open(out + "/policy.json", "w"))
 EOF

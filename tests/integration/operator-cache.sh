@@ -26,8 +26,9 @@ start() {
 		--state-dir "$WORK/$1" --backend "record:$WORK/$1.json" --metrics-addr 127.0.0.1:0 \
 		--agent-socket "" </dev/null >/dev/null 2>"$WORK/$1.log" &
 }
-gen() { [ "$(jq -r --arg n "$1" '.policies[] | select(.name == $n) | .generation' "$WORK/a.json")" = "$2" ]; }
-gone() { ! jq -e --arg n "$1" '.policies[] | select(.name == $n)' "$WORK/a.json"; }
+# This run's policies only: another run's objects may be in the cluster too.
+gen() { [ "$(jq -r --arg n "$1" --arg ns "$PREFIX-0" '.policies[] | select(.name == $n and .namespace == $ns) | .generation' "$WORK/a.json")" = "$2" ]; }
+gone() { ! jq -e --arg n "$1" --arg ns "$PREFIX-0" '.policies[] | select(.name == $n and .namespace == $ns)' "$WORK/a.json"; }
 
 check "objects generated" python3 "$ROOT/tests/bench/gen-objects.py" --pods 600 --services 60 \
 	--policies 60 --nodes 2 --namespaces 3 --prefix "$PREFIX"

@@ -103,7 +103,7 @@ ip=$(pod_ip4 "$a")
 check "at once: the pod's address is in the node's state" has_local_ip "$a" "$ip"
 # shellcheck disable=SC2016 # $ip is jq's
 check_output "at once: its identity comes from the API" "dev/web" \
-	jq -r --arg ip "$ip" '.identities[$ip]' "$RECORD"
+	jq -r --arg ip "$ip" '.identities | to_entries[] | select(.value | index([$ip])) | .key' "$RECORD"
 check_output "at once: the policy selecting it targets that address" "$ip" targets
 check_output "the record is meshed, with the service account" '"meshed":true.*"serviceAccount":"web"|"serviceAccount":"web".*"meshed":true' \
 	sh -c "cat $TOPO_DIR/state/pods/*.json"

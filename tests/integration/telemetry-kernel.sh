@@ -150,10 +150,10 @@ NFT
 check "the client's node table loads" ina nft -f "$DIR/node.nft"
 cat >"$DIR/state.json" <<'JSON'
 {"localPods": [{"ips": ["10.199.0.1", "fd99::1"]}],
- "identities": {"10.199.0.1": "dev/client", "fd99::1": "dev/client",
-                "10.199.0.2": "prod/server", "fd99::2": "prod/server"},
+ "identities": {"dev/client": ["10.199.0.1", "fd99::1"],
+                "prod/server": ["10.199.0.2", "fd99::2"]},
  "services": [{"namespace": "prod", "name": "server", "clusterIPs": ["10.96.0.10"],
-               "endpoints": [{"ip": "10.199.0.2"}, {"ip": "fd99::2"}]}]}
+               "endpoints": ["10.199.0.2", "fd99::2"]}]}
 JSON
 inb socat -u TCP4-LISTEN:8080,fork,reuseaddr OPEN:/dev/null >/dev/null 2>&1 &
 PIDS+=($!)

@@ -20,14 +20,14 @@ static sv_addrbook *book_of(const char *text) {
 
 static void lookups(void **s) {
         const char *text =
-                "{\"identities\": {\"10.0.0.2\": \"prod/web\", \"10.0.0.3\": \"dev/default\"},"
+                "{\"identities\": {\"prod/web\": [\"10.0.0.2\"], \"dev/default\": [\"10.0.0.3\"]},"
                 " \"services\": ["
                 "  {\"namespace\": \"prod\", \"name\": \"a-web\", \"clusterIPs\": [\"10.96.0.1\"],"
-                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]},"
+                "   \"endpoints\": [\"10.0.0.2\"]},"
                 "  {\"namespace\": \"prod\", \"name\": \"b-web\", \"clusterIPs\": [\"10.96.0.2\"],"
-                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}]},"
+                "   \"endpoints\": [\"10.0.0.2\"]},"
                 "  {\"namespace\": \"prod\", \"name\": \"all\", \"clusterIPs\": [\"10.96.0.3\"],"
-                "   \"endpoints\": [{\"ip\": \"10.0.0.2\"}, {\"ip\": \"10.0.0.4\"}]}]}";
+                "   \"endpoints\": [\"10.0.0.2\", \"10.0.0.4\"]}]}";
         sv_addrbook *ab = book_of(text);
         assert_string_equal(sv_addrbook_workload(ab, "10.0.0.2"), "prod/web");
         assert_string_equal(sv_addrbook_workload(ab, "10.0.0.9"), "unknown");
@@ -46,11 +46,10 @@ static void lookups(void **s) {
 
 /* Addresses are compared as addresses, not texts; what is not one is unknown. */
 static void address_forms(void **s) {
-        const char *text =
-                "{\"identities\": {\"fd00::2\": \"prod/web\", \"not-an-ip\": \"prod/x\","
-                "  \"10.0.0.7\": \"prod/web\", \"10.0.0.8\": \"dev/default\"},"
-                " \"services\": [{\"namespace\": \"prod\", \"name\": \"web\","
-                "  \"clusterIPs\": [\"fd00:96::1\"], \"endpoints\": [{\"ip\": \"fd00::2\"}]}]}";
+        const char *text = "{\"identities\": {\"prod/web\": [\"fd00::2\", \"10.0.0.7\"],"
+                           "  \"prod/x\": [\"not-an-ip\", 7], \"dev/default\": [\"10.0.0.8\"]},"
+                           " \"services\": [{\"namespace\": \"prod\", \"name\": \"web\","
+                           "  \"clusterIPs\": [\"fd00:96::1\"], \"endpoints\": [\"fd00::2\"]}]}";
         sv_addrbook *ab = book_of(text);
         assert_string_equal(sv_addrbook_workload(ab, "fd00:0:0::2"), "prod/web");
         assert_string_equal(sv_addrbook_workload(ab, "FD00::2"), "prod/web");
