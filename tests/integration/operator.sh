@@ -502,6 +502,19 @@ check_eventually "sp-missing: a Warning Event BackendNotFound regarding it" \
 	has_event sp-missing ServicePolicy BackendNotFound
 check_output "sp-missing: it is still compiled (what resolves is enforced)" '^true$' rec "$REC_A" \
 	'pol("sp-missing") | .targets == []'
+# A change of another policy alone reuses sp-missing's compile: its problem
+# must still count.
+check "create ServicePolicy sp-bystander (an unrelated change)" kcreate <<EOF
+apiVersion: selvedge.dev/v1alpha1
+kind: ServicePolicy
+metadata: {name: sp-bystander}
+spec:
+  podSelector: {matchLabels: {app: nobody}}
+  ingress: [{ports: [{port: 9}]}]
+EOF
+check_eventually "record: sp-bystander compiled" rec "$REC_A" 'pol("sp-bystander") != null'
+check_steady "sp-missing stays BackendNotFound for 3 s after it" 3 broken $SP sp-missing BackendNotFound
+check "delete sp-bystander" kubectl -n "$NS" delete $SP sp-bystander
 check "create the Service late" kubectl -n "$NS" create service clusterip late --tcp=80:8080
 check_eventually "sp-missing: recovers to Accepted/Programmed/Ready True" healthy $SP sp-missing
 
