@@ -239,6 +239,8 @@ static int upgrade_from_v1(json_t *state) {
         size_t i, j;
         json_t *svc, *ep;
         json_array_foreach (json_object_get(state, "services"), i, svc) {
+                if (!json_is_object(svc))
+                        continue;
                 json_t *eps = json_array(), *local = json_array();
                 json_array_foreach (json_object_get(svc, "endpoints"), j, ep) {
                         json_t *addr = json_object_get(ep, "ip");
@@ -258,6 +260,21 @@ static int upgrade_from_v1(json_t *state) {
         return 0;
 }
 
+int sv_state_parse(const char *text, size_t len, json_t **out, sv_error *err) {
+        _cleanup_json_ json_t *state = NULL;
+        int r = sv_json_parse(text, len, STATE_MAX, &state, err);
+        if (r < 0)
+                return r;
+        if (json_integer_value(json_object_get(state, "version")) == 1 &&
+            (r = upgrade_from_v1(state)) < 0)
+                return sv_errorf(err, r, SV_CODE_INTERNAL, "upgrading the state: %s", strerror(-r));
+        if (json_integer_value(json_object_get(state, "version")) != SV_STATE_VERSION)
+                return sv_errorf(err, -EPROTO, SV_CODE_INCOMPATIBLE_VERSION,
+                                 "unknown state version");
+        *out = TAKE_PTR(state);
+        return 0;
+}
+
 int sv_state_load(const char *dir, json_t **out, sv_error *err) {
         char path[4096];
         if (state_path(dir, path, sizeof(path)) < 0)
@@ -269,23 +286,8 @@ int sv_state_load(const char *dir, json_t **out, sv_error *err) {
                 return r == -ENOENT ? r
                                     : sv_errorf(err, r, SV_CODE_IO, "reading %s: %s", path,
                                                 strerror(-r));
-        json_t *state = NULL;
-        r = sv_json_parse(text, len, STATE_MAX, &state, err);
-        if (r < 0) {
+        r = sv_state_parse(text, len, out, err);
+        if (r < 0)
                 sv_error_prefix(err, "%s: ", path);
-                return r;
-        }
-        if (json_integer_value(json_object_get(state, "version")) == 1 &&
-            (r = upgrade_from_v1(state)) < 0) {
-                json_decref(state);
-                return sv_errorf(err, r, SV_CODE_INTERNAL, "%s: upgrading the state: %s", path,
-                                 strerror(-r));
-        }
-        if (json_integer_value(json_object_get(state, "version")) != SV_STATE_VERSION) {
-                json_decref(state);
-                return sv_errorf(err, -EPROTO, SV_CODE_INCOMPATIBLE_VERSION,
-                                 "%s: unknown state version", path);
-        }
-        *out = state;
-        return 0;
+        return r;
 }

@@ -51,3 +51,6 @@ const sv_ruleset *sv_backend_ruleset(const sv_backend *b);
  * fsync, rename), read back whole and checked. */
 int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err);
 int sv_state_load(const char *dir, json_t **out, sv_error *err);
+/* The state file's text: parsed, a version-1 state converted, any other
+ * version refused (-EPROTO). */
+int sv_state_parse(const char *text, size_t len, json_t **out, sv_error *err);
