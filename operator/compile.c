@@ -732,19 +732,26 @@ static json_t *compile_rules(ctx *x, const memo_rule *rules, size_t n) {
                         json_decref(out);
                         return NULL;
                 }
+                /* A peer or port left out would change what the rule
+                 * means: the whole compile fails instead. */
+                bool failed = false;
                 if (mr->has_peers) {
                         json_t *ids = json_array();
-                        for (size_t j = 0; j < mr->n_peers; j++) {
+                        for (size_t j = 0; j < mr->n_peers && !failed; j++) {
                                 json_int_t id;
-                                if (group_of(x, mr->peers[j], &id) == 0)
-                                        json_array_append_new(ids, json_integer(id));
+                                failed = group_of(x, mr->peers[j], &id) < 0 ||
+                                         json_array_append_new(ids, json_integer(id)) < 0;
                         }
-                        json_object_set_new(r, "peers", ids);
+                        failed = json_object_set_new(r, "peers", ids) < 0 || failed;
                 }
-                if (mr->ports)
-                        json_object_set(r, "ports", mr->ports);
-                if (mr->http)
-                        json_object_set(r, "http", mr->http);
+                if (mr->ports && !failed)
+                        failed = json_object_set(r, "ports", mr->ports) < 0;
+                if (mr->http && !failed)
+                        failed = json_object_set(r, "http", mr->http) < 0;
+                if (failed) {
+                        json_decref(out);
+                        return NULL;
+                }
         }
         return out;
 }
@@ -756,10 +763,12 @@ static json_t *compile_policy(ctx *x, const sv_mesh_object *o) {
         json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:s,s:O}", "namespace", o->namespace, "name",
                               o->name, "uid", o->uid, "generation", (json_int_t)o->generation,
                               "action", m->deny ? "Deny" : "Allow", "targets", m->targets->ips);
-        if (p && m->has_rules[0])
-                json_object_set_new(p, "ingress", compile_rules(x, m->rules[0], m->n_rules[0]));
-        if (p && m->has_rules[1])
-                json_object_set_new(p, "egress", compile_rules(x, m->rules[1], m->n_rules[1]));
+        const char *dir_keys[2] = {"ingress", "egress"};
+        for (int d = 0; d < 2 && p; d++)
+                if (m->has_rules[d] &&
+                    json_object_set_new(p, dir_keys[d],
+                                        compile_rules(x, m->rules[d], m->n_rules[d])) < 0)
+                        json_decref(TAKE_PTR(p));
         return p;
 }
 
