@@ -279,7 +279,7 @@ void sv_mesh_object_free(void *p) {
         free(o->resource_version);
         free(o->creation);
         free(o->spec);
-        free(o->status);
+        sv_packed_text_done(&o->status);
         free(o);
 }
 
@@ -301,9 +301,16 @@ static int mesh_transform(enum sv_mesh_kind kind, json_t *obj, void **out, sv_er
         _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         o->spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
         json_t *status = json_object_get(obj, "status");
-        if (json_is_object(status) && !(o->status = json_dumps(status, JSON_COMPACT))) {
-                sv_mesh_object_free(o);
-                return -ENOMEM;
+        if (json_is_object(status)) {
+                _cleanup_free_ char *text = json_dumps(status, JSON_COMPACT);
+                int r = text ? sv_text_pack(text, strlen(text), &o->status) : -ENOMEM;
+                if (r < 0) {
+                        sv_mesh_object_free(o);
+                        return r == -EINVAL
+                                       ? sv_errorf(err, r, SV_CODE_DECODE,
+                                                   "status longer than %u bytes", SV_TEXTPACK_MAX)
+                                       : r;
+                }
         }
         if (!o->namespace || !o->name || !o->uid || !o->resource_version || !o->creation ||
             !o->spec) {
@@ -319,8 +326,16 @@ json_t *sv_mesh_object_spec(const sv_mesh_object *o) {
 }
 
 json_t *sv_mesh_object_status(const sv_mesh_object *o) {
-        /* Our own dump: it parses, unless memory ran out. */
-        return o->status ? json_loads(o->status, 0, NULL) : NULL;
+        _cleanup_free_ char *text = NULL;
+        /* Our own pack of our own dump: it unpacks and parses, unless memory
+         * ran out. */
+        if (!o->status.data || sv_text_unpack(&o->status, &text) < 0)
+                return NULL;
+        return json_loads(text, 0, NULL);
+}
+
+bool sv_mesh_object_has_status(const sv_mesh_object *o) {
+        return o->status.data != NULL;
 }
 
 int sv_policy_transform(void *ud, json_t *obj, void **out, sv_error *err) {

@@ -10,6 +10,7 @@
 
 #include "base/error.h"
 #include "operator/labels.h"
+#include "operator/textpack.h"
 
 #define SV_IP_MAX 46 /* INET6_ADDRSTRLEN */
 #define SV_POD_IPS 2 /* dual stack */
@@ -65,8 +66,10 @@ typedef struct sv_mesh_object {
         enum sv_mesh_kind kind;
         char *namespace, *name, *uid, *resource_version, *creation;
         int64_t generation;
-        char *spec;   /* keys sorted: equal specs are equal texts */
-        char *status; /* NULL when the object has none */
+        char *spec; /* keys sorted: equal specs are equal texts */
+        /* Packed (operator/textpack.h): read rarely, kept for as long as
+         * the object. data is NULL when the object has no status. */
+        sv_packed_text status;
         /* The leader's status pass: digest of the inputs (verdict, rollout)
          * under which this copy's status was found current, 0 when never.
          * A new copy (any change, a relist) starts at 0. */
@@ -99,6 +102,7 @@ static inline void sv_mesh_object_freep(sv_mesh_object **p) {
 json_t *sv_mesh_object_spec(const sv_mesh_object *o);
 /* The stored status of o parsed (a new reference), or NULL when it has none. */
 json_t *sv_mesh_object_status(const sv_mesh_object *o);
+bool sv_mesh_object_has_status(const sv_mesh_object *o);
 int sv_node_report_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_node_report_free(void *p);
 

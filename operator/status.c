@@ -347,7 +347,7 @@ int sv_status_sync(sv_status_writer *w, sv_kube_client *c, sv_mesh_object *o_in,
                 if (!desired)
                         return -ENOMEM;
                 _cleanup_json_ json_t *current = sv_mesh_object_status(o);
-                if (o->status && !current)
+                if (sv_mesh_object_has_status(o) && !current)
                         return -ENOMEM;
                 if (current && status_equal(current, desired)) {
                         if (o == o_in)

@@ -91,7 +91,7 @@ static void check_mesh(json_t *obj, const sv_mesh_object *o, enum sv_mesh_kind k
         json_t *status = sv_mesh_object_status(o);
         check(json_is_object(json_object_get(obj, "status"))
                       ? json_equal(status, json_object_get(obj, "status"))
-                      : !o->status);
+                      : !sv_mesh_object_has_status(o));
         json_decref(status);
         check(o->generation == sv_meta_int(obj, "generation"));
 }

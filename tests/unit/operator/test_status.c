@@ -20,7 +20,6 @@ static sv_mesh_object policy(int64_t generation, const char *spec) {
                 .creation = (char *)"2026-11-24T21:54:49Z",
                 .generation = generation,
                 .spec = (char *)spec,
-                .status = NULL,
         };
 }
 
@@ -312,7 +311,7 @@ static void pure(void **state) {
         char old[] = "{\"observedGeneration\":1,\"conditions\":[]}";
         sv_mesh_object o = policy(3, spec);
         o.kind = SV_KIND_TRAFFIC_SPLIT;
-        o.status = old;
+        assert_int_equal(sv_text_pack(old, strlen(old), &o.status), 0);
         sv_rollout ro = {.nodes = 4, .programmed = 3};
         _cleanup_json_ json_t *a = sv_status_desired(&o, v, &ro);
         _cleanup_json_ json_t *b = sv_status_desired(&o, v, &ro);
@@ -329,6 +328,7 @@ static void pure(void **state) {
         json_array_foreach (json_object_get(a, "conditions"), i, c) {
                 assert_null(json_object_get(c, "lastTransitionTime"));
         }
+        sv_packed_text_done(&o.status);
 }
 
 int main(void) {
