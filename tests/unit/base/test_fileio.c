@@ -6,24 +6,9 @@
 #include <sys/stat.h>
 
 #include "../cmocka-prelude.h"
+#include "../testutil.h"
 #include "base/fileio.h"
 #include "base/macro.h"
-
-static int make_dir(void **state) {
-        char *dir = strdup("/tmp/sv-fileio-XXXXXX");
-        if (!dir || !mkdtemp(dir))
-                return -1;
-        *state = dir;
-        return 0;
-}
-
-static int remove_dir(void **state) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-        int r = system(cmd);
-        free(*state);
-        return r == 0 ? 0 : -1;
-}
 
 static void path_in(void **state, const char *name, char *out, size_t n) {
         snprintf(out, n, "%s/%s", (char *)*state, name);
@@ -105,11 +90,14 @@ static void write_all_to_pipe(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(atomic_write_then_read, make_dir, remove_dir),
-                cmocka_unit_test_setup_teardown(read_is_capped, make_dir, remove_dir),
-                cmocka_unit_test_setup_teardown(read_large_file_grows, make_dir, remove_dir),
-                cmocka_unit_test_setup_teardown(missing_file_and_no_temp_left, make_dir,
-                                                remove_dir),
+                cmocka_unit_test_setup_teardown(atomic_write_then_read, sv_test_dir_make,
+                                                sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(read_is_capped, sv_test_dir_make,
+                                                sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(read_large_file_grows, sv_test_dir_make,
+                                                sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(missing_file_and_no_temp_left, sv_test_dir_make,
+                                                sv_test_dir_remove),
                 cmocka_unit_test(write_all_to_pipe),
         };
         return cmocka_run_group_tests_name("base/fileio", tests, NULL, NULL);

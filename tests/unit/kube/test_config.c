@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "../cmocka-prelude.h"
+#include "../testutil.h"
 #include "base/fileio.h"
 #include "base/macro.h"
 #include "kube/config.h"
@@ -16,25 +17,20 @@
 static char *saved_home;
 
 static int make_dir(void **state) {
-        char *dir = strdup("/tmp/sv-kubeconfig-XXXXXX");
-        if (!dir || !mkdtemp(dir))
+        if (sv_test_dir_make(state) < 0)
                 return -1;
         /* Tests choose these themselves. */
         unsetenv("KUBECONFIG");
         unsetenv("KUBERNETES_SERVICE_HOST");
         unsetenv("KUBERNETES_SERVICE_PORT");
-        *state = dir;
         return 0;
 }
 
 static int remove_dir(void **state) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-        int r = system(cmd);
-        free(*state);
+        int r = sv_test_dir_remove(state);
         if (saved_home)
                 setenv("HOME", saved_home, 1);
-        return r == 0 ? 0 : -1;
+        return r;
 }
 
 static void path_in(void **state, const char *name, char *out, size_t n) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../cmocka-prelude.h"
+#include "../testutil.h"
 #include "base/fileio.h"
 #include "json/json.h"
 #include "operator/render.h"
@@ -17,14 +18,7 @@
 static json_t *load(const char *name, sv_render_config *cfg) {
         char path[256];
         snprintf(path, sizeof(path), DATA "%s.json", name);
-        char *text = NULL;
-        size_t len = 0;
-        assert_int_equal(sv_read_file_capped(path, 1 << 20, &text, &len), 0);
-        json_t *j = NULL;
-        sv_error err = SV_ERROR_INIT;
-        if (sv_json_parse(text, len, 1 << 20, &j, &err) < 0)
-                fail_msg("%s: %s", path, err.message);
-        free(text);
+        json_t *j = sv_test_load_json(path);
         json_t *c = json_object_get(j, "config");
         *cfg = (sv_render_config){
                 .default_deny = json_is_true(json_object_get(c, "defaultDeny")),

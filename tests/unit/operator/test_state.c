@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../cmocka-prelude.h"
+#include "../testutil.h"
 #include "base/fileio.h"
 #include "base/macro.h"
 #include "json/json.h"
@@ -13,33 +14,6 @@
 #include "operator/compile.h"
 
 #define DATA "tests/unit/operator/testdata/"
-
-static int make_dir(void **state) {
-        char *dir = strdup("/tmp/sv-state-XXXXXX");
-        if (!dir || !mkdtemp(dir))
-                return -1;
-        *state = dir;
-        return 0;
-}
-
-static int remove_dir(void **state) {
-        char cmd[PATH_MAX + 16];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-        int r = system(cmd);
-        free(*state);
-        return r == 0 ? 0 : -1;
-}
-
-static json_t *load_file(const char *path) {
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        assert_int_equal(sv_read_file_capped(path, 1 << 20, &text, &len), 0);
-        json_t *j = NULL;
-        sv_error err = SV_ERROR_INIT;
-        if (sv_json_parse(text, len, 1 << 20, &j, &err) < 0)
-                fail_msg("%s: %s", path, err.message);
-        return j;
-}
 
 static void save_text(const char *dir, const char *text) {
         sv_error err = SV_ERROR_INIT;
@@ -54,7 +28,7 @@ static void save(const char *dir, const json_t *state) {
 }
 
 static void round_trip(void **s) {
-        json_t *doc = load_file(DATA "render/basic.json");
+        json_t *doc = sv_test_load_json(DATA "render/basic.json");
         json_t *want = json_object_get(doc, "state");
         assert_int_equal(json_integer_value(json_object_get(want, "version")), SV_STATE_VERSION);
         save(*s, want);
@@ -69,10 +43,10 @@ static void round_trip(void **s) {
 /* A node upgraded while the API server is away comes back to the rules of
  * the state its previous version wrote: the same state as today's. */
 static void version_1_is_upgraded(void **s) {
-        json_t *v1 = load_file(DATA "state/v1.json");
+        json_t *v1 = sv_test_load_json(DATA "state/v1.json");
         assert_int_equal(json_integer_value(json_object_get(v1, "version")), 1);
         save(*s, v1);
-        json_t *doc = load_file(DATA "render/basic.json");
+        json_t *doc = sv_test_load_json(DATA "render/basic.json");
         json_t *got = NULL;
         sv_error err = SV_ERROR_INIT;
         assert_int_equal(sv_state_load(*s, &got, &err), 0);
@@ -114,10 +88,13 @@ static void unknown_version_refused(void **s) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(round_trip, make_dir, remove_dir),
-                cmocka_unit_test_setup_teardown(version_1_is_upgraded, make_dir, remove_dir),
-                cmocka_unit_test_setup_teardown(version_1_odd_entries, make_dir, remove_dir),
-                cmocka_unit_test_setup_teardown(unknown_version_refused, make_dir, remove_dir),
+                cmocka_unit_test_setup_teardown(round_trip, sv_test_dir_make, sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(version_1_is_upgraded, sv_test_dir_make,
+                                                sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(version_1_odd_entries, sv_test_dir_make,
+                                                sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(unknown_version_refused, sv_test_dir_make,
+                                                sv_test_dir_remove),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
