@@ -10,7 +10,9 @@
 
 #include "base/macro.h"
 
-#define SV_TEXTPACK_MAX (1u << 20) /* longest text packed */
+/* Longest text packed: as long as an object a watch line may carry
+ * (lib/kube/informer.c), so no status is ever refused for its length. */
+#define SV_TEXTPACK_MAX (8u << 20)
 
 typedef struct sv_packed_text {
         uint8_t *data;
