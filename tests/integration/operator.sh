@@ -355,6 +355,17 @@ check_eventually "record: Service web with cluster IPs, ports and ready endpoint
 	.ports == [{name: "http", protocol: "TCP", port: 80, targetPort: 8080}] and
 	.endpoints == ([$web1, $web2] | sort) and .localEndpoints == [$web1]' \
 	--argjson vips "$web_vips"
+# The compile keeps the Services part between compiles: a slice change must
+# reach it.
+check "EndpointSlice of web: the third endpoint becomes ready" kubectl -n "$NS" patch endpointslice \
+	web-abcde --type=json -p '[{"op":"replace","path":"/endpoints/2/conditions/ready","value":true}]'
+check_eventually "record: Service web lists it" rec "$REC_A" \
+	'.services[] | select(.namespace == $ns and .name == "web") |
+	.endpoints == ([$web1, $web2, $unready] | sort) and .localEndpoints == [$web1]' --arg unready "$UNREADY"
+check "and not ready again" kubectl -n "$NS" patch endpointslice web-abcde --type=json \
+	-p '[{"op":"replace","path":"/endpoints/2/conditions/ready","value":false}]'
+check_eventually "record: Service web without it" rec "$REC_A" \
+	'.services[] | select(.namespace == $ns and .name == "web") | .endpoints == ([$web1, $web2] | sort)'
 
 # ---------------------------------------------------------------- 2. ServicePolicy
 check "create ServicePolicy web-allow" kcreate <<EOF
