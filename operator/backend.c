@@ -199,11 +199,6 @@ int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err) 
         return 0;
 }
 
-static int cmp_ip(const void *a, const void *b) {
-        return strcmp(json_string_value(*(json_t *const *)a),
-                      json_string_value(*(json_t *const *)b));
-}
-
 /* Version 1 (before 7 Dec 2026) had identities as {IP: identity} and
  * endpoints as [{"ip", "local"}]: a node upgraded while the API server is
  * away still comes back to its rules. */
@@ -225,16 +220,8 @@ static int upgrade_from_v1(json_t *state) {
         }
         json_t *arr;
         json_object_foreach (ids, ip, arr) {
-                /* The array's items, sorted in place as v2 has them. */
-                size_t n = json_array_size(arr);
-                _cleanup_free_ json_t **items = calloc(n ? n : 1, sizeof(*items));
-                if (!items)
+                if (sv_json_array_sort_strings(arr) < 0) /* as v2 has them */
                         return -ENOMEM;
-                for (size_t i = 0; i < n; i++)
-                        items[i] = json_incref(json_array_get(arr, i));
-                qsort(items, n, sizeof(*items), cmp_ip);
-                for (size_t i = 0; i < n; i++)
-                        json_array_set_new(arr, i, items[i]);
         }
         size_t i, j;
         json_t *svc, *ep;

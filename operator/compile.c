@@ -284,27 +284,19 @@ static int index_slices(ctx *x) {
 }
 
 /* Sorted, de-duplicated copy of a JSON array of strings. */
-static int cmp_json_str(const void *a, const void *b) {
-        return strcmp(json_string_value(*(json_t *const *)a),
-                      json_string_value(*(json_t *const *)b));
-}
-
 static json_t *sorted_unique(json_t *arr) {
-        size_t n = json_array_size(arr);
-        json_t **v = calloc(n ? n : 1, sizeof(*v));
+        _cleanup_json_ json_t *sorted = json_copy(arr); /* shallow: the items are shared */
         json_t *out = json_array();
-        if (!v || !out) {
-                free(v);
+        if (!sorted || !out || sv_json_array_sort_strings(sorted) < 0) {
                 json_decref(out);
                 return NULL;
         }
-        for (size_t i = 0; i < n; i++)
-                v[i] = json_array_get(arr, i);
-        qsort(v, n, sizeof(*v), cmp_json_str);
-        for (size_t i = 0; i < n; i++)
-                if (i == 0 || strcmp(json_string_value(v[i]), json_string_value(v[i - 1])) != 0)
-                        json_array_append(out, v[i]);
-        free(v);
+        size_t i;
+        json_t *s;
+        json_array_foreach (sorted, i, s)
+                if (i == 0 || strcmp(json_string_value(s),
+                                     json_string_value(json_array_get(sorted, i - 1))) != 0)
+                        json_array_append(out, s);
         return out;
 }
 
@@ -949,19 +941,10 @@ static json_t *group_identities(ctx *x, sv_hashmap *id_of) {
         const char *id;
         json_t *arr;
         json_object_foreach (ids, id, arr) {
-                /* jansson keeps an array's items in one block of pointers. */
-                size_t n = json_array_size(arr);
-                json_t **items = calloc(n ? n : 1, sizeof(*items));
-                if (!items) {
+                if (sv_json_array_sort_strings(arr) < 0) {
                         json_decref(ids);
                         return NULL;
                 }
-                for (size_t i = 0; i < n; i++)
-                        items[i] = json_incref(json_array_get(arr, i));
-                qsort(items, n, sizeof(*items), cmp_json_str);
-                for (size_t i = 0; i < n; i++)
-                        json_array_set_new(arr, i, items[i]);
-                free(items);
         }
         return ids;
 }

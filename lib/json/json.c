@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "json/json.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int sv_json_parse(const char *buf, size_t len, size_t max, json_t **out, sv_error *err) {
@@ -104,5 +106,28 @@ int sv_json_get_array(json_t *obj, const char *key, bool required, size_t max_it
                 return sv_errorf(err, -EINVAL, SV_CODE_INVALID_CONFIG,
                                  "field \"%s\" has more than %zu items", key, max_items);
         *out = v;
+        return 0;
+}
+
+static int cmp_string_items(const void *a, const void *b) {
+        const char *x = json_string_value(*(json_t *const *)a),
+                   *y = json_string_value(*(json_t *const *)b);
+        return strcmp(x ? x : "", y ? y : "");
+}
+
+int sv_json_array_sort_strings(json_t *arr) {
+        size_t n = json_array_size(arr);
+        if (n < 2)
+                return 0;
+        json_t **items = calloc(n, sizeof(*items));
+        if (!items)
+                return -ENOMEM;
+        /* References of their own: setting an item drops the array's. */
+        for (size_t i = 0; i < n; i++)
+                items[i] = json_incref(json_array_get(arr, i));
+        qsort(items, n, sizeof(*items), cmp_string_items);
+        for (size_t i = 0; i < n; i++)
+                json_array_set_new(arr, i, items[i]);
+        free(items);
         return 0;
 }

@@ -30,3 +30,7 @@ int sv_json_get_uint(json_t *obj, const char *key, bool required, uint64_t max, 
 int sv_json_get_object(json_t *obj, const char *key, bool required, json_t **out, sv_error *err);
 int sv_json_get_array(json_t *obj, const char *key, bool required, size_t max_items, json_t **out,
                       sv_error *err);
+
+/* Sorts the items of arr in place by their string value (an item that is not
+ * a string sorts as ""): 0 or -ENOMEM (arr unchanged). */
+int sv_json_array_sort_strings(json_t *arr);

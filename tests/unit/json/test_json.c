@@ -85,12 +85,30 @@ static void getter_errors_name_the_field(void **state) {
         assert_non_null(strstr(err.message, "required field \"absent\""));
 }
 
+/* Sorted by string value in place, a non-string as ""; short arrays as they are. */
+static void array_sort_strings(void **state) {
+        json_t *arr = json_pack("[s,s,i,s,s]", "10.0.0.9", "10.0.0.10", 7, "a", "10.0.0.9");
+        assert_int_equal(sv_json_array_sort_strings(arr), 0);
+        json_t *want = json_pack("[i,s,s,s,s]", 7, "10.0.0.10", "10.0.0.9", "10.0.0.9", "a");
+        assert_true(json_equal(arr, want));
+        json_t *one = json_pack("[s]", "x"), *none = json_array();
+        assert_int_equal(sv_json_array_sort_strings(one), 0);
+        assert_int_equal(sv_json_array_sort_strings(none), 0);
+        assert_int_equal(sv_json_array_sort_strings(NULL), 0);
+        assert_string_equal(json_string_value(json_array_get(one, 0)), "x");
+        json_decref(arr);
+        json_decref(want);
+        json_decref(one);
+        json_decref(none);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(parse_errors_are_decode_errors),
                 cmocka_unit_test(parse_is_capped),
                 cmocka_unit_test(typed_getters),
                 cmocka_unit_test(getter_errors_name_the_field),
+                cmocka_unit_test(array_sort_strings),
         };
         return cmocka_run_group_tests_name("json/json", tests, NULL, NULL);
 }
