@@ -15,13 +15,17 @@ PKGS_json := jansson
 PKGS_nft := libnftnl libmnl
 PKGS_kube := yaml-0.1
 PKGS_cni :=
-PKGS_operator := libwebsockets
-# libcurl is Debian's curl source built for HTTPS only, static, in a cache
-# outside the clone (hack/libcurl.sh, which says why).
-CURL_PREFIX := $(shell hack/libcurl.sh prefix)
-CURL_LIB := $(CURL_PREFIX)/lib/libcurl.a
-XCFLAGS_kube := -I$(CURL_PREFIX)/include
-XLIBS_kube := $(CURL_LIB) -lnghttp2 -lssl -lcrypto -lz -lpthread
+PKGS_operator :=
+# libcurl over mbedTLS, and libwebsockets without TLS, are Debian's sources
+# built here as static archives, in a cache outside the clone
+# (hack/source-libs.sh, which says why).
+SRCLIBS := $(shell hack/source-libs.sh prefix)
+CURL_LIB := $(SRCLIBS)/lib/libcurl.a
+XCFLAGS_kube := -I$(SRCLIBS)/include
+XLIBS_kube := $(CURL_LIB) $(SRCLIBS)/lib/libmbedtls.a $(SRCLIBS)/lib/libmbedx509.a \
+	$(SRCLIBS)/lib/libmbedcrypto.a -lnghttp2 -lz -lpthread
+XCFLAGS_operator := -I$(SRCLIBS)/include
+XLIBS_operator := $(SRCLIBS)/lib/libwebsockets.a -lcap
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-unused-parameter -Wvla
@@ -84,7 +88,7 @@ $(foreach l,$(LIB_LAYERS),$(eval $(call layer_rules,$(l))))
 # Programs: PART is the directory name (cni, operator). Everything but main.c
 # goes into libsv-PART.a so unit tests and fuzz targets can link it.
 define program_rules
-$(BUILD)/$(1)/%.o: $(1)/%.c lib/LAYERS | layering $(CURL_LIB)
+$(BUILD)/$(1)/%.o: $(1)/%.c lib/LAYERS $(CURL_LIB) | layering
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS_COMMON) $$(call pkg_cflags,$(1) $$(call uses,$(1))) -MMD -MP -c $$< -o $$@
 $(BUILD)/libsv-$(1).a: $(patsubst $(1)/%.c,$(BUILD)/$(1)/%.o,$(filter-out $(1)/main.c,$(wildcard $(1)/*.c)))
@@ -108,8 +112,10 @@ endif
 # JSON pinned between live blocks. Sanitizer builds keep glibc's allocator,
 # which ASan replaces, and link as usual.
 ifneq ($(SAN),1)
-LINK_LIBS_operator = -Wl,-Bstatic -lwebsockets -lcap -lyaml -ljansson -lnftnl $(CURL_LIB) \
-	-lnghttp2 -lssl -lcrypto -lz -l:libjemalloc_pic.a -Wl,-Bdynamic -lmnl -lm -ldl -lpthread
+LINK_LIBS_operator = $(SRCLIBS)/lib/libwebsockets.a -Wl,-Bstatic -lcap -lyaml -ljansson -lnftnl \
+	$(CURL_LIB) $(SRCLIBS)/lib/libmbedtls.a $(SRCLIBS)/lib/libmbedx509.a \
+	$(SRCLIBS)/lib/libmbedcrypto.a -lnghttp2 -lz -l:libjemalloc_pic.a -Wl,-Bdynamic -lmnl -lm -ldl \
+	-lpthread
 endif
 $(eval $(call program_rules,cni,selvedge-cni))
 $(eval $(call program_rules,operator,selvedge-operator))
@@ -151,7 +157,7 @@ fuzz: fuzz-build
 	hack/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 $(CURL_LIB):
-	hack/libcurl.sh
+	hack/source-libs.sh
 
 .PHONY: layering
 layering:

@@ -163,8 +163,12 @@ static int setup_easy(sv_kube_client *c, const char *path, struct curl_slist *he
         if (cfg->cert_pem && cfg->key_pem) {
                 struct curl_blob cert = {
                         .data = cfg->cert_pem, .len = cfg->cert_pem_len, .flags = CURL_BLOB_COPY};
+                /* With the length of its terminating NUL, which the loaders
+                 * keep after the text: mbedTLS reads a buffer as PEM only when
+                 * its last byte is NUL, and curl copies the certificate's
+                 * blob with one added but hands the key's over as it is. */
                 struct curl_blob key = {
-                        .data = cfg->key_pem, .len = cfg->key_pem_len, .flags = CURL_BLOB_COPY};
+                        .data = cfg->key_pem, .len = cfg->key_pem_len + 1, .flags = CURL_BLOB_COPY};
                 SET(CURLOPT_SSLCERTTYPE, "PEM");
                 SET(CURLOPT_SSLCERT_BLOB, &cert);
                 SET(CURLOPT_SSLKEYTYPE, "PEM");
@@ -203,9 +207,11 @@ static int transport_error(CURLcode rc, const char *detail, sv_error *err) {
                 : rc == CURLE_COULDNT_CONNECT  ? -ECONNREFUSED
                 : rc == CURLE_OUT_OF_MEMORY    ? -ENOMEM
                                                : -EIO;
-        if (detail && detail[0])
-                return sv_errorf(err, r, SV_CODE_TRY_AGAIN, "API server: %s: %s",
-                                 curl_easy_strerror(rc), detail);
+        /* Some TLS backends end their message with a newline. */
+        size_t len = detail ? strcspn(detail, "\r\n") : 0;
+        if (len > 0)
+                return sv_errorf(err, r, SV_CODE_TRY_AGAIN, "API server: %s: %.*s",
+                                 curl_easy_strerror(rc), (int)len, detail);
         return sv_errorf(err, r, SV_CODE_TRY_AGAIN, "API server: %s", curl_easy_strerror(rc));
 }
 
