@@ -283,21 +283,21 @@ static int index_slices(ctx *x) {
         return 0;
 }
 
-/* Sorted, de-duplicated copy of a JSON array of strings. */
+/* Sorted, de-duplicated copy of a JSON array of strings, its table sized to
+ * its items: the copies are kept (peer sets, endpoints). */
 static json_t *sorted_unique(json_t *arr) {
         _cleanup_json_ json_t *sorted = json_copy(arr); /* shallow: the items are shared */
-        json_t *out = json_array();
-        if (!sorted || !out || sv_json_array_sort_strings(sorted) < 0) {
-                json_decref(out);
+        _cleanup_json_ json_t *unique = json_array();
+        if (!sorted || !unique || sv_json_array_sort_strings(sorted) < 0)
                 return NULL;
-        }
         size_t i;
         json_t *s;
         json_array_foreach (sorted, i, s)
-                if (i == 0 || strcmp(json_string_value(s),
-                                     json_string_value(json_array_get(sorted, i - 1))) != 0)
-                        json_array_append(out, s);
-        return out;
+                if ((i == 0 || strcmp(json_string_value(s),
+                                      json_string_value(json_array_get(sorted, i - 1))) != 0) &&
+                    json_array_append(unique, s) < 0)
+                        return NULL;
+        return sv_json_array_compact(unique);
 }
 
 static void set_verdict(ctx *x, const sv_mesh_object *o, const char *reason, const char *fmt, ...)
@@ -941,7 +941,9 @@ static json_t *group_identities(ctx *x, sv_hashmap *id_of) {
         const char *id;
         json_t *arr;
         json_object_foreach (ids, id, arr) {
-                if (sv_json_array_sort_strings(arr) < 0) {
+                /* Replacing a key's value keeps the object's iteration valid. */
+                if (sv_json_array_sort_strings(arr) < 0 ||
+                    json_object_set_new(ids, id, sv_json_array_compact(arr)) < 0) {
                         json_decref(ids);
                         return NULL;
                 }

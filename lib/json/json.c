@@ -131,3 +131,13 @@ int sv_json_array_sort_strings(json_t *arr) {
         free(items);
         return 0;
 }
+
+json_t *sv_json_array_compact(json_t *arr) {
+        json_t *out = json_array();
+        /* Extending an empty array grows its table once, by the items added. */
+        if (!out || json_array_extend(out, arr) < 0) {
+                json_decref(out);
+                return NULL;
+        }
+        return out;
+}

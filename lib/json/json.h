@@ -34,3 +34,9 @@ int sv_json_get_array(json_t *obj, const char *key, bool required, size_t max_it
 /* Sorts the items of arr in place by their string value (an item that is not
  * a string sorts as ""): 0 or -ENOMEM (arr unchanged). */
 int sv_json_array_sort_strings(json_t *arr);
+
+/* A new array holding arr's items (shared, not copied) in a table sized to
+ * them: jansson doubles an array's table as it grows and never shrinks it,
+ * so an array built by appends and then kept wastes up to half its table.
+ * NULL when out of memory. */
+json_t *sv_json_array_compact(json_t *arr);

@@ -102,6 +102,38 @@ static void array_sort_strings(void **state) {
         json_decref(none);
 }
 
+/* The largest block jansson asks for, to see an array's table. */
+static size_t largest_alloc;
+static void *counting_malloc(size_t n) {
+        if (n > largest_alloc)
+                largest_alloc = n;
+        return malloc(n);
+}
+
+static void array_compact(void **state) {
+        json_t *arr = json_array();
+        for (int i = 0; i < 100; i++)
+                assert_int_equal(json_array_append_new(arr, json_integer(i)), 0);
+        json_t *first = json_array_get(arr, 0);
+        json_set_alloc_funcs(counting_malloc, free);
+        largest_alloc = 0;
+        json_t *compact = sv_json_array_compact(arr);
+        json_set_alloc_funcs(malloc, free);
+        assert_non_null(compact);
+        assert_true(json_equal(arr, compact));
+        assert_ptr_equal(json_array_get(compact, 0), first); /* shared, not copied */
+        /* Appends grew the table to 128 slots; the copy's holds 100 and
+         * jansson's 8 of an empty array. */
+        assert_true(largest_alloc <= 108 * sizeof(json_t *));
+        assert_true(largest_alloc >= 100 * sizeof(json_t *));
+        json_t *empty = json_array(), *empty_copy = sv_json_array_compact(empty);
+        assert_int_equal(json_array_size(empty_copy), 0);
+        json_decref(arr);
+        json_decref(compact);
+        json_decref(empty);
+        json_decref(empty_copy);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(parse_errors_are_decode_errors),
@@ -109,6 +141,7 @@ int main(void) {
                 cmocka_unit_test(typed_getters),
                 cmocka_unit_test(getter_errors_name_the_field),
                 cmocka_unit_test(array_sort_strings),
+                cmocka_unit_test(array_compact),
         };
         return cmocka_run_group_tests_name("json/json", tests, NULL, NULL);
 }
