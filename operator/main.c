@@ -62,8 +62,8 @@ typedef struct options {
 
 typedef struct informer_metrics {
         sv_metric *events[_SV_WATCH_TYPE_MAX], *restarts, *lists, *relists, *errors, *bytes,
-                *objects, *synced;
-        uint64_t last[_SV_WATCH_TYPE_MAX + 5];
+                *unchanged, *objects, *synced;
+        uint64_t last[_SV_WATCH_TYPE_MAX + 6];
 } informer_metrics;
 
 /* A state's text as its length and keyed hash: comparing states is all the
@@ -385,17 +385,20 @@ static int setup_informers(op *x, sv_error *err) {
                 int (*transform)(void *, json_t *, void **, sv_error *);
                 void (*free_item)(void *);
                 void (*changed)(void *, enum sv_informer_change, const char *, void *, void *);
+                bool (*same)(const void *, const void *);
         } defs[INF_MAX] = {
                 [INF_LOCAL_PODS] = {"pods_local", "/api/v1/pods", local_sel, NULL, sv_pod_transform,
-                                    sv_pod_free, on_change_plain},
+                                    sv_pod_free, on_change_plain, sv_pod_same},
                 [INF_REMOTE_PODS] = {"pods_remote", "/api/v1/pods", remote_sel, NULL,
-                                     sv_pod_transform, sv_pod_free, on_change_plain},
+                                     sv_pod_transform, sv_pod_free, on_change_plain, sv_pod_same},
                 [INF_SERVICES] = {"services", "/api/v1/services", NULL, NULL, sv_service_transform,
-                                  sv_service_free, on_change_plain},
+                                  sv_service_free, on_change_plain, sv_service_same},
                 [INF_SLICES] = {"endpointslices", "/apis/discovery.k8s.io/v1/endpointslices", NULL,
-                                NULL, sv_slice_transform, sv_slice_free, on_change_plain},
+                                NULL, sv_slice_transform, sv_slice_free, on_change_plain,
+                                sv_slice_same},
                 [INF_NAMESPACES] = {"namespaces", "/api/v1/namespaces", NULL, NULL,
-                                    sv_namespace_transform, sv_namespace_free, on_change_plain},
+                                    sv_namespace_transform, sv_namespace_free, on_change_plain,
+                                    sv_namespace_same},
                 [INF_POLICIES] = {"servicepolicies", "/apis/selvedge.dev/v1alpha1/servicepolicies",
                                   NULL, NULL, sv_policy_transform, sv_mesh_object_free,
                                   on_change_mesh},
@@ -416,7 +419,8 @@ static int setup_informers(op *x, sv_error *err) {
                 };
                 sv_informer_ops ops = {.transform = defs[i].transform,
                                        .free_item = defs[i].free_item,
-                                       .on_change = defs[i].changed};
+                                       .on_change = defs[i].changed,
+                                       .same = defs[i].same};
                 int r = sv_informer_new(x->client, &cfg, &ops, x, &x->inf[i]);
                 if (r < 0)
                         return sv_errorf(err, r, SV_CODE_INTERNAL, "creating informer %s failed",
@@ -469,6 +473,10 @@ static int setup_metrics(op *x) {
                 REG(sv_metrics_counter(m, "selvedge_operator_watch_received_bytes_total",
                                        "Bytes received on watch streams.",
                                        SV_LABELS("resource", res), &im->bytes));
+                REG(sv_metrics_counter(m, "selvedge_operator_unchanged_updates_total",
+                                       "Updates that changed nothing the cache keeps (a pod's "
+                                       "status, most often): no compile.",
+                                       SV_LABELS("resource", res), &im->unchanged));
                 REG(sv_metrics_gauge(m, "selvedge_operator_cache_objects",
                                      "Objects in the informer's cache.", SV_LABELS("resource", res),
                                      &im->objects));
@@ -522,8 +530,8 @@ static void export_informer_metrics(op *x) {
         for (int i = 0; i < INF_MAX; i++) {
                 sv_informer_stats *s = sv_informer_stats_of(x->inf[i]);
                 informer_metrics *im = &x->im[i];
-                uint64_t now[_SV_WATCH_TYPE_MAX + 5];
-                sv_metric *dst[_SV_WATCH_TYPE_MAX + 5];
+                uint64_t now[_SV_WATCH_TYPE_MAX + 6];
+                sv_metric *dst[_SV_WATCH_TYPE_MAX + 6];
                 for (int t = 0; t < _SV_WATCH_TYPE_MAX; t++) {
                         now[t] = atomic_load(&s->events[t]);
                         dst[t] = im->events[t];
@@ -534,11 +542,13 @@ static void export_informer_metrics(op *x) {
                 now[_SV_WATCH_TYPE_MAX + 2] = lists > 0 ? lists - 1 : 0;
                 now[_SV_WATCH_TYPE_MAX + 3] = atomic_load(&s->errors);
                 now[_SV_WATCH_TYPE_MAX + 4] = atomic_load(&s->bytes);
+                now[_SV_WATCH_TYPE_MAX + 5] = atomic_load(&s->unchanged);
                 dst[_SV_WATCH_TYPE_MAX] = im->restarts;
                 dst[_SV_WATCH_TYPE_MAX + 1] = im->lists;
                 dst[_SV_WATCH_TYPE_MAX + 2] = im->relists;
                 dst[_SV_WATCH_TYPE_MAX + 3] = im->errors;
                 dst[_SV_WATCH_TYPE_MAX + 4] = im->bytes;
+                dst[_SV_WATCH_TYPE_MAX + 5] = im->unchanged;
                 /* Counters only go up: add what happened since the last export. */
                 for (size_t k = 0; k < ARRAY_SIZE(now); k++)
                         if (now[k] > im->last[k]) {

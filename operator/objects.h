@@ -17,8 +17,8 @@
 #define SV_SERVICE_PORTS_MAX 64
 #define SV_SLICE_ENDPOINTS_MAX 1000
 
-/* One allocation: the strings, addresses included, follow the struct
- * (sv_pod_free frees it). */
+/* One allocation: the strings, addresses included, and the labels' data
+ * follow the struct (sv_pod_free frees it; never sv_labels_done). */
 typedef struct sv_pod {
         char *namespace, *name, *service_account, *node;
         const char *ips[SV_POD_IPS];
@@ -86,12 +86,16 @@ typedef struct sv_node_report {
 
 int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_pod_free(void *p);
+bool sv_pod_same(const void *old_item, const void *new_item);
 int sv_service_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_service_free(void *p);
+bool sv_service_same(const void *old_item, const void *new_item);
 int sv_slice_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_slice_free(void *p);
+bool sv_slice_same(const void *old_item, const void *new_item);
 int sv_namespace_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_namespace_free(void *p);
+bool sv_namespace_same(const void *old_item, const void *new_item);
 int sv_policy_transform(void *ud, json_t *obj, void **out, sv_error *err);
 int sv_split_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_mesh_object_free(void *p);

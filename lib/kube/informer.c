@@ -188,10 +188,16 @@ static int upsert(sv_informer *inf, json_t *object, sv_error *err) {
                 sv_error_prefix(err, "%s %s: ", inf->name, key);
                 return r;
         }
+        bool same = old && inf->ops.same && inf->ops.same(old->item, item);
+        if (same) {
+                inf->ops.free_item(item);
+                item = old->item;
+        }
         size_t rv_len = strlen(rv ? rv : "");
         struct entry *e = malloc(sizeof(*e) + rv_len + 1);
         if (!e) {
-                inf->ops.free_item(item);
+                if (!same)
+                        inf->ops.free_item(item);
                 return -ENOMEM;
         }
         e->item = item;
@@ -200,8 +206,16 @@ static int upsert(sv_informer *inf, json_t *object, sv_error *err) {
         void *prev = NULL;
         r = sv_hashmap_put(inf->cache, key, e, &prev);
         if (r < 0) {
-                entry_free(inf, e);
+                if (!same)
+                        inf->ops.free_item(item);
+                free(e);
                 return r;
+        }
+        if (same) {
+                /* The old entry's item is the new entry's now. */
+                free(prev);
+                atomic_fetch_add(&inf->stats.unchanged, 1);
+                return 0;
         }
         if (inf->ops.on_change)
                 inf->ops.on_change(inf->userdata, prev ? SV_INFORMER_UPDATE : SV_INFORMER_ADD, key,

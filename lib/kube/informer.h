@@ -39,6 +39,11 @@ typedef struct sv_informer_ops {
          * after this returns). May be NULL. */
         void (*on_change)(void *userdata, enum sv_informer_change change, const char *key,
                           void *old_item, void *new_item);
+        /* Whether an updated object's new item equals its cached one. Then
+         * the cached item stays (pointers to it remain valid), the new one
+         * is freed and no change is reported: a pod's status updates, most
+         * of its events, change nothing its item keeps. May be NULL. */
+        bool (*same)(const void *old_item, const void *new_item);
 } sv_informer_ops;
 
 typedef struct sv_informer_config {
@@ -61,6 +66,7 @@ typedef struct sv_informer_stats {
         _Atomic uint64_t errors;         /* failed requests and undecodable events */
         _Atomic uint64_t bytes;          /* watch body bytes received */
         _Atomic uint64_t objects;        /* items in the cache */
+        _Atomic uint64_t unchanged;      /* updates whose item was the same (ops.same) */
 } sv_informer_stats;
 
 int sv_informer_new(sv_kube_client *client, const sv_informer_config *cfg,

@@ -184,6 +184,10 @@ promtool_check() { metrics "$1" | promtool check metrics; }
 # metric TAG SAMPLE: the value of SAMPLE (name and labels as exposed).
 metric() { metrics "$1" | awk -v m="$2" '$1 == m {print $2; f = 1} END {exit !f}'; }
 metric_is() { [ "$(metric "$1" "$2")" = "$3" ]; }
+metric_above() {
+	local v
+	v=$(metric "$1" "$2") && awk -v v="$v" -v floor="$3" 'BEGIN { exit !(v + 0 > floor + 0) }'
+}
 
 # rec FILE FILTER [JQ_ARGS...]: FILTER (with JQ_DEFS) is true on the record FILE.
 rec() {
@@ -366,6 +370,21 @@ check "and not ready again" kubectl -n "$NS" patch endpointslice web-abcde --typ
 	-p '[{"op":"replace","path":"/endpoints/2/conditions/ready","value":false}]'
 check_eventually "record: Service web without it" rec "$REC_A" \
 	'.services[] | select(.namespace == $ns and .name == "web") | .endpoints == ([$web1, $web2] | sort)'
+# An update that changes nothing the operator keeps of a pod (a condition in
+# its status, as the kubelet writes them all the time) is dropped at the
+# informer: no compile. A label is kept: that compiles.
+SYNCS=selvedge_operator_sync_duration_seconds_count
+UNCHANGED='selvedge_operator_unchanged_updates_total{resource="pods_local"}'
+unchanged=$(metric a "$UNCHANGED")
+syncs=$(metric a "$SYNCS")
+check "pod web-1: its Ready condition is set (status only)" kubectl -n "$NS" patch pod web-1 \
+	--subresource=status --type=merge -p '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}'
+check_eventually "A: counted as an unchanged update of pods_local" metric_above a "$UNCHANGED" "$unchanged"
+sleep 0.5
+check_output "A: and no compile followed it" "^$syncs\$" metric a "$SYNCS"
+check "pod web-1: a label is added" kubectl -n "$NS" label pod web-1 tier=front
+check_eventually "A: that compiles" metric_above a "$SYNCS" "$syncs"
+check_output "A: and is no unchanged update" "^$((unchanged + 1))\$" metric a "$UNCHANGED"
 
 # ---------------------------------------------------------------- 2. ServicePolicy
 check "create ServicePolicy web-allow" kcreate <<EOF

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The cached items' "same" checks: an update that changes nothing an item
+ * keeps is the same item (the informer then drops it and nothing compiles);
+ * any change of what it keeps is not. */
+#include <string.h>
+
+#include "../cmocka-prelude.h"
+#include "json/json.h"
+#include "operator/objects.h"
+
+typedef int (*transform_fn)(void *, json_t *, void **, sv_error *);
+
+static void *item_of(transform_fn transform, const char *text) {
+        json_t *j = NULL;
+        sv_error err = SV_ERROR_INIT;
+        if (sv_json_parse(text, strlen(text), 1 << 16, &j, &err) < 0)
+                fail_msg("test JSON %s: %s", text, err.message);
+        void *item = NULL;
+        if (transform(NULL, j, &item, &err) < 0)
+                fail_msg("transform %s: %s", text, err.message);
+        json_decref(j);
+        return item;
+}
+
+#define POD_META                                                                                   \
+        "\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-1\",\"labels\":{\"app\":\"web\"}}"
+#define POD_SPEC "\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"web\"}"
+#define POD_STATUS "\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.42.0.5\"}]"
+
+static const char *const pod_base = "{" POD_META "," POD_SPEC ",\"status\":{" POD_STATUS "}}";
+
+/* Each differs from pod_base in one thing the item keeps. */
+static const char *const pod_changes[] = {
+        "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-1\",\"labels\":{\"app\":\"api\"}}"
+        "," POD_SPEC ",\"status\":{" POD_STATUS "}}",
+        "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-1\",\"labels\":{\"app\":\"web\","
+        "\"v\":\"2\"}}," POD_SPEC ",\"status\":{" POD_STATUS "}}",
+        "{" POD_META
+        ",\"spec\":{\"nodeName\":\"n2\",\"serviceAccountName\":\"web\"},\"status\":{" POD_STATUS
+        "}}",
+        "{" POD_META
+        ",\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"admin\"},\"status\":{" POD_STATUS
+        "}}",
+        "{" POD_META "," POD_SPEC
+        ",\"status\":{\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.42.0.6\"}]}}",
+        "{" POD_META "," POD_SPEC ",\"status\":{\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.42."
+        "0.5\"},{\"ip\":\"fd00::5\"}]}}",
+        /* Finished: its address may be another pod's now. */
+        "{" POD_META "," POD_SPEC
+        ",\"status\":{\"phase\":\"Succeeded\",\"podIPs\":[{\"ip\":\"10.42.0.5\"}]}}",
+        "{" POD_META
+        ",\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"web\",\"hostNetwork\":true},"
+        "\"status\":{" POD_STATUS "}}",
+};
+
+static void pod_status_noise_is_same(void **state) {
+        void *a = item_of(sv_pod_transform, pod_base);
+        void *b = item_of(
+                sv_pod_transform,
+                "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-1\",\"labels\":{\"app\":"
+                "\"web\"},\"resourceVersion\":\"99\",\"annotations\":{\"x\":\"y\"}}," POD_SPEC
+                ",\"status\":{" POD_STATUS ",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+                "\"True\"}],\"containerStatuses\":[{\"name\":\"main\",\"ready\":true}]}}");
+        assert_true(sv_pod_same(a, b));
+        assert_true(sv_pod_same(b, a));
+        sv_pod_free(a);
+        sv_pod_free(b);
+}
+
+static void pod_changes_are_not_same(void **state) {
+        void *a = item_of(sv_pod_transform, pod_base);
+        for (size_t i = 0; i < sizeof(pod_changes) / sizeof(pod_changes[0]); i++) {
+                void *b = item_of(sv_pod_transform, pod_changes[i]);
+                if (sv_pod_same(a, b) || sv_pod_same(b, a))
+                        fail_msg("change %zu reads as the same pod: %s", i, pod_changes[i]);
+                sv_pod_free(b);
+        }
+        sv_pod_free(a);
+}
+
+#define SVC(ips, ports)                                                                            \
+        "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web\"},\"spec\":{\"clusterIPs\":" ips    \
+        ",\"ports\":" ports "},\"status\":{\"loadBalancer\":{}}}"
+
+static void service_same(void **state) {
+        void *a = item_of(
+                sv_service_transform,
+                SVC("[\"10.43.0.10\"]", "[{\"name\":\"http\",\"port\":80,\"targetPort\":8080}]"));
+        void *same = item_of(
+                sv_service_transform,
+                "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web\",\"resourceVersion\":\"7\"},"
+                "\"spec\":{\"clusterIPs\":[\"10.43.0.10\"],\"ports\":[{\"name\":\"http\",\"port\":"
+                "80,"
+                "\"targetPort\":8080}]},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"1.2.3."
+                "4\"}]}}}");
+        assert_true(sv_service_same(a, same));
+        const char *const changes[] = {
+                SVC("[\"10.43.0.11\"]", "[{\"name\":\"http\",\"port\":80,\"targetPort\":8080}]"),
+                SVC("[\"10.43.0.10\"]", "[{\"name\":\"http\",\"port\":81,\"targetPort\":8080}]"),
+                SVC("[\"10.43.0.10\"]", "[{\"name\":\"http\",\"port\":80,\"targetPort\":\"web\"}]"),
+                SVC("[\"10.43.0.10\"]",
+                    "[{\"name\":\"http\",\"port\":80,\"targetPort\":8080,\"protocol\":\"UDP\"}]"),
+                SVC("[\"10.43.0.10\"]", "[{\"name\":\"http\",\"port\":80,\"targetPort\":8080},"
+                                        "{\"name\":\"admin\",\"port\":9000}]"),
+        };
+        for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+                void *b = item_of(sv_service_transform, changes[i]);
+                if (sv_service_same(a, b))
+                        fail_msg("change %zu reads as the same Service: %s", i, changes[i]);
+                sv_service_free(b);
+        }
+        sv_service_free(a);
+        sv_service_free(same);
+}
+
+#define SLICE(endpoints)                                                                           \
+        "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-x\",\"labels\":{"                    \
+        "\"kubernetes.io/service-name\":\"web\"}},\"ports\":[{\"name\":\"http\",\"port\":8080}],"  \
+        "\"endpoints\":" endpoints "}"
+
+static void slice_same(void **state) {
+        void *a =
+                item_of(sv_slice_transform,
+                        SLICE("[{\"addresses\":[\"10.42.0.5\"],\"conditions\":{\"ready\":true}},"
+                              "{\"addresses\":[\"10.42.0.6\"],\"conditions\":{\"ready\":false}}]"));
+        /* Other conditions and fields than readiness and addresses. */
+        void *same = item_of(sv_slice_transform,
+                             SLICE("[{\"addresses\":[\"10.42.0.5\"],\"conditions\":{\"ready\":true,"
+                                   "\"serving\":true},\"nodeName\":\"n1\"},{\"addresses\":["
+                                   "\"10.42.0.6\"],\"conditions\":{\"ready\":false,\"terminating\":"
+                                   "true}}]"));
+        assert_true(sv_slice_same(a, same));
+        void *ready =
+                item_of(sv_slice_transform,
+                        SLICE("[{\"addresses\":[\"10.42.0.5\"],\"conditions\":{\"ready\":true}},"
+                              "{\"addresses\":[\"10.42.0.6\"],\"conditions\":{\"ready\":true}}]"));
+        assert_false(sv_slice_same(a, ready));
+        void *moved =
+                item_of(sv_slice_transform,
+                        SLICE("[{\"addresses\":[\"10.42.0.7\"],\"conditions\":{\"ready\":true}}]"));
+        assert_false(sv_slice_same(a, moved));
+        sv_slice_free(a);
+        sv_slice_free(same);
+        sv_slice_free(ready);
+        sv_slice_free(moved);
+}
+
+static void namespace_same(void **state) {
+        void *a = item_of(sv_namespace_transform,
+                          "{\"metadata\":{\"name\":\"shop\",\"labels\":{\"env\":\"prod\"}}}");
+        void *same = item_of(sv_namespace_transform,
+                             "{\"metadata\":{\"name\":\"shop\",\"labels\":{\"env\":\"prod\"}},"
+                             "\"status\":{\"phase\":\"Active\"}}");
+        void *relabelled =
+                item_of(sv_namespace_transform,
+                        "{\"metadata\":{\"name\":\"shop\",\"labels\":{\"env\":\"dev\"}}}");
+        assert_true(sv_namespace_same(a, same));
+        assert_false(sv_namespace_same(a, relabelled));
+        sv_namespace_free(a);
+        sv_namespace_free(same);
+        sv_namespace_free(relabelled);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(pod_status_noise_is_same),
+                cmocka_unit_test(pod_changes_are_not_same),
+                cmocka_unit_test(service_same),
+                cmocka_unit_test(slice_same),
+                cmocka_unit_test(namespace_same),
+        };
+        return cmocka_run_group_tests_name("operator/objects", tests, NULL, NULL);
+}
