@@ -7,9 +7,7 @@
 
 #include "kube/informer.h"
 #include "operator/memory.h"
-
-#define REPORT_PROGRAMMED "selvedge.dev/programmed"
-#define REPORT_FAILED "selvedge.dev/failed"
+#include "operator/report.h"
 
 const char *sv_mesh_kind_name(enum sv_mesh_kind k) {
         return k == SV_KIND_SERVICE_POLICY ? "ServicePolicy" : "TrafficSplit";
@@ -443,8 +441,12 @@ int sv_node_report_transform(void *ud, json_t *obj, void **out, sv_error *err) {
                 return -ENOMEM;
         r->node = dup_or_empty(json_string_value(json_object_get(spec, "holderIdentity")));
         r->renew_time = dup_or_empty(json_string_value(json_object_get(spec, "renewTime")));
-        r->programmed = annotation_json(obj, REPORT_PROGRAMMED);
-        r->failed = annotation_json(obj, REPORT_FAILED);
+        /* A heartbeat Lease has no report; a Lease of an older release is both. */
+        r->has_report =
+                json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
+                                SV_REPORT_PROGRAMMED) != NULL;
+        r->programmed = annotation_json(obj, SV_REPORT_PROGRAMMED);
+        r->failed = annotation_json(obj, SV_REPORT_FAILED);
         if (!r->node || !r->renew_time || !r->programmed || !r->failed) {
                 sv_node_report_free(r);
                 return -ENOMEM;

@@ -77,9 +77,13 @@ typedef struct sv_mesh_object {
 } sv_mesh_object;
 
 /* A node's report of what it has programmed (see docs/operator.md). */
+/* One of a node's report Leases (operator/report.h): its heartbeat
+ * (renew_time set), its report (has_report), or, from a release before
+ * 7 Dec 2026, both. */
 typedef struct sv_node_report {
         char *node;
-        char *renew_time;
+        char *renew_time;   /* "" when the Lease has none */
+        bool has_report;    /* the Lease carries the programmed annotation */
         json_t *programmed; /* {"uid": generation} */
         json_t *failed;     /* {"uid": "message"} */
 } sv_node_report;

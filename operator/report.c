@@ -14,11 +14,12 @@
 
 struct sv_report {
         char *namespace, *node;
-        char name[300];
+        char heartbeat_name[300], report_name[300];
         json_t *programmed, *failed;
-        bool dirty;
-        int64_t due_ms;
-        sv_backoff backoff;
+        bool dirty;               /* the report Lease does not hold programmed/failed yet */
+        int64_t report_due_ms;    /* when to try writing it again (dirty only) */
+        int64_t heartbeat_due_ms; /* when to renew the heartbeat Lease */
+        sv_backoff report_backoff, heartbeat_backoff;
 };
 
 int sv_report_new(const char *ns, const char *node, sv_report **out) {
@@ -29,10 +30,14 @@ int sv_report_new(const char *ns, const char *node, sv_report **out) {
         r->node = strdup(node);
         r->programmed = json_object();
         r->failed = json_object();
-        r->backoff = (sv_backoff)SV_BACKOFF_INIT;
-        int n = snprintf(r->name, sizeof(r->name), "selvedge-node-%s", node);
+        r->report_backoff = r->heartbeat_backoff = (sv_backoff)SV_BACKOFF_INIT;
+        r->dirty = true; /* an empty report is a report too: nothing programmed yet */
+        int n = snprintf(r->heartbeat_name, sizeof(r->heartbeat_name), "%s%s",
+                         SV_REPORT_HEARTBEAT_PREFIX, node);
+        int m = snprintf(r->report_name, sizeof(r->report_name), "%s%s", SV_REPORT_PREFIX, node);
         if (!r->namespace || !r->node || !r->programmed || !r->failed || n < 0 ||
-            (size_t)n >= sizeof(r->name)) {
+            (size_t)n >= sizeof(r->heartbeat_name) || m < 0 ||
+            (size_t)m >= sizeof(r->report_name)) {
                 sv_report_free(r);
                 return -ENOMEM;
         }
@@ -59,39 +64,27 @@ int sv_report_set(sv_report *r, json_t *programmed, json_t *failed) {
         r->programmed = json_incref(programmed);
         r->failed = json_incref(failed);
         r->dirty = true;
-        r->due_ms = 0;
+        r->report_due_ms = 0;
         return 0;
 }
 
-static int write_report(sv_report *r, sv_kube_client *c, sv_error *err) {
-        char path[512], coll[512], now[40];
-        sv_lease_path(r->namespace, r->name, path, sizeof(path));
+/* Writes Lease name: a merge patch of patch (the node is the only writer of
+ * its Leases, so an unconditional one is right), or, when the Lease is
+ * missing, a create of create. */
+static int write_lease(sv_report *r, sv_kube_client *c, const char *name, json_t *patch,
+                       json_t *create, sv_error *err) {
+        char path[512], coll[512];
+        sv_lease_path(r->namespace, name, path, sizeof(path));
         sv_lease_path(r->namespace, NULL, coll, sizeof(coll));
-        sv_format_rfc3339(sv_realtime_us(), 1, now, sizeof(now));
-        _cleanup_free_ char *prog = json_dumps(r->programmed, JSON_COMPACT | JSON_SORT_KEYS);
-        _cleanup_free_ char *failed = json_dumps(r->failed, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!prog || !failed)
-                return -ENOMEM;
-        _cleanup_json_ json_t *obj =
-                json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s},s:{s:s,s:s}},s:{s:s,s:i,s:s}}", "apiVersion",
-                          "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name", r->name,
-                          "namespace", r->namespace, "labels", SV_REPORT_LABEL, "true",
-                          "annotations", "selvedge.dev/programmed", prog, "selvedge.dev/failed",
-                          failed, "spec", "holderIdentity", r->node, "leaseDurationSeconds",
-                          REPORT_DURATION_S, "renewTime", now);
-        if (!obj)
-                return -ENOMEM;
-        /* The node is the only writer of its report: an unconditional merge
-         * patch is right here; create the Lease when it is missing. */
         sv_kube_response resp = {0};
-        int ret =
-                sv_kube_request(c, "PATCH", path, "application/merge-patch+json", obj, &resp, err);
+        int ret = sv_kube_request(c, "PATCH", path, "application/merge-patch+json", patch, &resp,
+                                  err);
         long status = resp.status;
         sv_kube_response_done(&resp);
         if (ret < 0)
                 return ret;
         if (status == 404) {
-                ret = sv_kube_request(c, "POST", coll, NULL, obj, &resp, err);
+                ret = sv_kube_request(c, "POST", coll, NULL, create, &resp, err);
                 status = resp.status;
                 sv_kube_response_done(&resp);
                 if (ret < 0)
@@ -105,19 +98,70 @@ static int write_report(sv_report *r, sv_kube_client *c, sv_error *err) {
         return 0;
 }
 
+/* The heartbeat: a few hundred bytes, for every operator's watch to read
+ * every SV_REPORT_HEARTBEAT_MS. The patch also drops the annotations that a
+ * release before 7 Dec 2026 kept on this Lease (one Lease then carried both,
+ * so each heartbeat sent every operator the whole report again). */
+static int write_heartbeat(sv_report *r, sv_kube_client *c, sv_error *err) {
+        char now[40];
+        sv_format_rfc3339(sv_realtime_us(), 1, now, sizeof(now));
+        _cleanup_json_ json_t *create =
+                json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s}},s:{s:s,s:i,s:s}}", "apiVersion",
+                          "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name",
+                          r->heartbeat_name, "namespace", r->namespace, "labels", SV_REPORT_LABEL,
+                          "true", "spec", "holderIdentity", r->node, "leaseDurationSeconds",
+                          REPORT_DURATION_S, "renewTime", now);
+        _cleanup_json_ json_t *patch = json_deep_copy(create);
+        if (!create || !patch ||
+            json_object_set_new(json_object_get(patch, "metadata"), "annotations",
+                                json_pack("{s:n,s:n}", SV_REPORT_PROGRAMMED, SV_REPORT_FAILED)) < 0)
+                return -ENOMEM;
+        return write_lease(r, c, r->heartbeat_name, patch, create, err);
+}
+
+/* The report: written when what the node has programmed changes. */
+static int write_report(sv_report *r, sv_kube_client *c, sv_error *err) {
+        _cleanup_free_ char *prog = json_dumps(r->programmed, JSON_COMPACT | JSON_SORT_KEYS);
+        _cleanup_free_ char *failed = json_dumps(r->failed, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!prog || !failed)
+                return -ENOMEM;
+        _cleanup_json_ json_t *obj =
+                json_pack("{s:s,s:s,s:{s:s,s:s,s:{s:s},s:{s:s,s:s}},s:{s:s}}", "apiVersion",
+                          "coordination.k8s.io/v1", "kind", "Lease", "metadata", "name",
+                          r->report_name, "namespace", r->namespace, "labels", SV_REPORT_LABEL,
+                          "true", "annotations", SV_REPORT_PROGRAMMED, prog, SV_REPORT_FAILED,
+                          failed, "spec", "holderIdentity", r->node);
+        if (!obj)
+                return -ENOMEM;
+        return write_lease(r, c, r->report_name, obj, obj, err);
+}
+
 int64_t sv_report_tick(sv_report *r, sv_kube_client *c, int64_t now, sv_error *err) {
-        if (now < r->due_ms)
-                return r->due_ms;
-        int ret = write_report(r, c, err);
-        now = sv_monotonic_ms();
-        if (ret < 0) {
-                r->due_ms = now + sv_backoff_fail(&r->backoff, now, 0);
-                return r->due_ms;
+        int ret = 0;
+        if (r->dirty && now >= r->report_due_ms) {
+                ret = write_report(r, c, err);
+                now = sv_monotonic_ms();
+                if (ret < 0) {
+                        r->report_due_ms = now + sv_backoff_fail(&r->report_backoff, now, 0);
+                } else {
+                        sv_backoff_healthy(&r->report_backoff, now);
+                        r->dirty = false;
+                }
         }
-        sv_backoff_healthy(&r->backoff, now);
-        r->dirty = false;
-        r->due_ms = now + SV_REPORT_HEARTBEAT_MS;
-        return r->due_ms;
+        if (ret >= 0 && now >= r->heartbeat_due_ms) {
+                ret = write_heartbeat(r, c, err);
+                now = sv_monotonic_ms();
+                if (ret < 0) {
+                        r->heartbeat_due_ms = now + sv_backoff_fail(&r->heartbeat_backoff, now, 0);
+                } else {
+                        sv_backoff_healthy(&r->heartbeat_backoff, now);
+                        r->heartbeat_due_ms = now + SV_REPORT_HEARTBEAT_MS;
+                }
+        }
+        int64_t next = r->heartbeat_due_ms;
+        if (r->dirty && r->report_due_ms < next)
+                next = r->report_due_ms;
+        return next;
 }
 
 const json_t *sv_report_programmed(const sv_report *r) {

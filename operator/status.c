@@ -59,6 +59,8 @@ void sv_status_observe_reports(sv_status_writer *w, sv_informer *reports, int64_
         void *item;
         while (sv_informer_next(reports, &it, &key, &item)) {
                 const sv_node_report *r = item;
+                if (!r->renew_time[0])
+                        continue; /* a report without a heartbeat of its own */
                 struct seen *s = sv_hashmap_get(w->seen, r->node);
                 if (!s) {
                         if (!(s = calloc(1, sizeof(*s))))
@@ -96,7 +98,9 @@ sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const ch
         void *item;
         while (sv_informer_next(reports, &it, &key, &item)) {
                 const sv_node_report *r = item;
-                if (self && strcmp(r->node, self->node) == 0)
+                /* Each node counts once, by its report; its heartbeat says
+                 * whether it is live. */
+                if (!r->has_report || (self && strcmp(r->node, self->node) == 0))
                         continue;
                 const struct seen *s = sv_hashmap_get(w->seen, r->node);
                 if (!s || w->now_ms - s->changed_ms > REPORT_LIVE_MS)

@@ -250,12 +250,12 @@ mf_same() {
 }
 # report_has NODE UID GENERATION: the node's report Lease lists UID at GENERATION.
 report_has() {
-	kubectl -n "$LNS" get lease "selvedge-node-$1" -o json |
+	kubectl -n "$LNS" get lease "selvedge-report-$1" -o json |
 		jq -e --arg u "$2" --argjson g "$3" '.metadata.labels["selvedge.dev/node-report"] == "true" and
 			(.metadata.annotations["selvedge.dev/programmed"] | fromjson | .[$u] == $g)'
 }
 report_lacks() {
-	kubectl -n "$LNS" get lease "selvedge-node-$1" -o json |
+	kubectl -n "$LNS" get lease "selvedge-report-$1" -o json |
 		jq -e --arg u "$2" '.metadata.annotations["selvedge.dev/programmed"] | fromjson | has($u) | not'
 }
 lease_holder() { kubectl -n "$LNS" get lease selvedge-operator-leader -o 'jsonpath={.spec.holderIdentity}'; }
@@ -499,6 +499,34 @@ for o in "$SP web-allow" "$TS web-split"; do
 		report_has "$NODE_A" "$(uid_of "$kind" "$name")" "$(objv "$kind" "$name" .metadata.generation)"
 done
 check_output "READY column of kubectl get shows True" 'web-allow +Deny +True' kubectl -n "$NS" get $SP web-allow
+# A node of a release before 7 Dec 2026 keeps heartbeat and report in one
+# Lease: it counts, once.
+legacy_gen=$(objv $SP web-allow .metadata.generation)
+check "a node of an older release reports web-allow in one Lease" kubectl -n "$LNS" create -f - <<EOF
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: selvedge-node-legacy-node
+  labels: {selvedge.dev/node-report: "true"}
+  annotations:
+    selvedge.dev/programmed: '{"$(uid_of $SP web-allow)": $legacy_gen}'
+    selvedge.dev/failed: '{}'
+spec: {holderIdentity: legacy-node, leaseDurationSeconds: 60, renewTime: "2026-01-01T00:00:00.000000Z"}
+EOF
+check_eventually "web-allow: Programmed on 2 of 2 nodes (the older one counted once)" \
+	programmed_on $SP web-allow 2 2
+check "its Lease goes" kubectl -n "$LNS" delete lease selvedge-node-legacy-node
+check_eventually "web-allow: Programmed on 1 of 1 nodes again" programmed_on $SP web-allow 1 1
+# The heartbeat Lease is apart from the report: every operator's watch reads
+# it every 20 s, and it carries no report (was the whole report, 44 KB at
+# 1,000 policies).
+check_output "node A's heartbeat Lease renews, labelled, without the report" '^true$' \
+	bash -c "kubectl -n '$LNS' get lease 'selvedge-node-$NODE_A' -o json |
+		jq -e '.metadata.labels[\"selvedge.dev/node-report\"] == \"true\" and
+			(.spec.renewTime | length > 0) and (.metadata.annotations // {} | length == 0)'"
+check_output "and it is small (under 1 KB as JSON)" '^true$' \
+	bash -c "kubectl -n '$LNS' get lease 'selvedge-node-$NODE_A' -o json |
+		jq -c 'del(.metadata.managedFields)' | jq -Rr 'length < 1024'"
 # The leader remembers which statuses it found right; a copy changed by
 # someone else is a new copy and is looked at again.
 check "someone else sets web-allow's conditions to Programmed False" kubectl -n "$NS" patch $SP web-allow \
