@@ -402,6 +402,14 @@ static int chain_finish(chain *c) {
         c->text = sv_strbuf_steal(&sb);
         if (!c->text)
                 c->text = strdup("");
+        /* Kept until the next apply (as the sets are): no room to grow. */
+        if (c->n > 0 && c->n < c->cap) {
+                rule *fit = reallocarray(c->rules, c->n, sizeof(rule));
+                if (fit) {
+                        c->rules = fit;
+                        c->cap = c->n;
+                }
+        }
         return c->text ? 0 : -ENOMEM;
 }
 

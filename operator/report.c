@@ -136,28 +136,33 @@ static int write_report(sv_report *r, sv_kube_client *c, sv_error *err) {
         return write_lease(r, c, r->report_name, obj, obj, err);
 }
 
+/* One write of a Lease: after a failure the next try waits for the backoff
+ * (*due), after a success *due is now + period_ms. */
+static int attempt(sv_report *r, sv_kube_client *c,
+                   int (*write)(sv_report *, sv_kube_client *, sv_error *), sv_backoff *backoff,
+                   int64_t *due, int64_t period_ms, sv_error *err) {
+        int ret = write(r, c, err);
+        int64_t now = sv_monotonic_ms();
+        if (ret < 0) {
+                *due = now + sv_backoff_fail(backoff, now, 0);
+                return ret;
+        }
+        sv_backoff_healthy(backoff, now);
+        *due = now + period_ms;
+        return 0;
+}
+
 int64_t sv_report_tick(sv_report *r, sv_kube_client *c, int64_t now, sv_error *err) {
         int ret = 0;
         if (r->dirty && now >= r->report_due_ms) {
-                ret = write_report(r, c, err);
+                ret = attempt(r, c, write_report, &r->report_backoff, &r->report_due_ms, 0, err);
+                r->dirty = ret < 0;
                 now = sv_monotonic_ms();
-                if (ret < 0) {
-                        r->report_due_ms = now + sv_backoff_fail(&r->report_backoff, now, 0);
-                } else {
-                        sv_backoff_healthy(&r->report_backoff, now);
-                        r->dirty = false;
-                }
         }
-        if (ret >= 0 && now >= r->heartbeat_due_ms) {
-                ret = write_heartbeat(r, c, err);
-                now = sv_monotonic_ms();
-                if (ret < 0) {
-                        r->heartbeat_due_ms = now + sv_backoff_fail(&r->heartbeat_backoff, now, 0);
-                } else {
-                        sv_backoff_healthy(&r->heartbeat_backoff, now);
-                        r->heartbeat_due_ms = now + SV_REPORT_HEARTBEAT_MS;
-                }
-        }
+        /* After a failed report the heartbeat waits: the API is not answering. */
+        if (ret >= 0 && now >= r->heartbeat_due_ms)
+                (void)attempt(r, c, write_heartbeat, &r->heartbeat_backoff, &r->heartbeat_due_ms,
+                              SV_REPORT_HEARTBEAT_MS, err);
         int64_t next = r->heartbeat_due_ms;
         if (r->dirty && r->report_due_ms < next)
                 next = r->report_due_ms;
