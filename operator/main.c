@@ -375,6 +375,19 @@ static void on_change_report(void *ud, enum sv_informer_change c, const char *ke
         ((op *)ud)->status_dirty = true;
 }
 
+/* Whether this node's report Lease, as the watch last showed it, holds what
+ * was last written (a heartbeat period after a write, the watch has it). */
+static bool report_stored(op *x) {
+        if (!sv_informer_synced(x->inf[INF_REPORTS]))
+                return true; /* not known yet: nothing to correct */
+        char key[640];
+        snprintf(key, sizeof(key), "%s/%s", x->o.namespace, sv_report_name(x->report));
+        const sv_node_report *mine = sv_informer_get(x->inf[INF_REPORTS], key);
+        return mine && mine->has_report &&
+               json_equal(mine->programmed, sv_report_programmed(x->report)) &&
+               json_equal(mine->failed, sv_report_failed(x->report));
+}
+
 static int setup_informers(op *x, sv_error *err) {
         char local_sel[320], remote_sel[320], reports_path[512];
         snprintf(local_sel, sizeof(local_sel), "spec.nodeName=%s", x->o.node);
@@ -953,6 +966,8 @@ static int run(op *x, int sigfd) {
                                 next = min64(next, x->compile_due);
                 }
                 sv_error err = SV_ERROR_INIT;
+                if (x->synced && sv_report_heartbeat_due(x->report, now) && !report_stored(x))
+                        sv_report_rewrite(x->report);
                 if (x->synced)
                         next = min64(next, sv_report_tick(x->report, x->client, now, &err));
                 if (sv_error_is_set(&err))

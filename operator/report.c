@@ -169,6 +169,21 @@ int64_t sv_report_tick(sv_report *r, sv_kube_client *c, int64_t now, sv_error *e
         return next;
 }
 
+const char *sv_report_name(const sv_report *r) {
+        return r->report_name;
+}
+
+bool sv_report_heartbeat_due(const sv_report *r, int64_t now_ms) {
+        return now_ms >= r->heartbeat_due_ms;
+}
+
+void sv_report_rewrite(sv_report *r) {
+        if (!r->dirty) {
+                r->dirty = true;
+                r->report_due_ms = 0;
+        }
+}
+
 const json_t *sv_report_programmed(const sv_report *r) {
         return r->programmed;
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -35,6 +36,17 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_report *, sv_report_free);
 int sv_report_set(sv_report *r, json_t *programmed, json_t *failed);
 const json_t *sv_report_programmed(const sv_report *r);
 const json_t *sv_report_failed(const sv_report *r);
+
+/* The report Lease's name, "selvedge-report-<node>". */
+const char *sv_report_name(const sv_report *r);
+
+/* Whether the heartbeat is due at now_ms: when the caller checks that the
+ * report Lease still holds what was written (it is written only on change,
+ * so a deleted or edited one would otherwise stay wrong). */
+bool sv_report_heartbeat_due(const sv_report *r, int64_t now_ms);
+
+/* Writes the report again at the next tick. */
+void sv_report_rewrite(sv_report *r);
 
 /* Writes the report if it changed, the heartbeat if it is due. Returns when
  * the next write is due. */
