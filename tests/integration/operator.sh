@@ -199,7 +199,7 @@ rec() {
 obj() {
 	local kind=$1 name=$2 filter=$3
 	shift 3
-	kubectl -n "$NS" get "$kind" "$name" -o json --show-managed-fields | jq -e "${JQ_ARGS[@]}" "$@" "$JQ_DEFS $filter"
+	kubectl -n "$NS" get "$kind" "$name" -o json --show-managed-fields | jq_e "${JQ_ARGS[@]}" "$@" "$JQ_DEFS $filter"
 }
 # objv KIND NAME FILTER [JQ_ARGS...]: prints FILTER's raw value on the object.
 objv() {
@@ -251,12 +251,12 @@ mf_same() {
 # report_has NODE UID GENERATION: the node's report Lease lists UID at GENERATION.
 report_has() {
 	kubectl -n "$LNS" get lease "selvedge-report-$1" -o json |
-		jq -e --arg u "$2" --argjson g "$3" '.metadata.labels["selvedge.dev/node-report"] == "true" and
+		jq_e --arg u "$2" --argjson g "$3" '.metadata.labels["selvedge.dev/node-report"] == "true" and
 			(.metadata.annotations["selvedge.dev/programmed"] | fromjson | .[$u] == $g)'
 }
 report_lacks() {
 	kubectl -n "$LNS" get lease "selvedge-report-$1" -o json |
-		jq -e --arg u "$2" '.metadata.annotations["selvedge.dev/programmed"] | fromjson | has($u) | not'
+		jq_e --arg u "$2" '.metadata.annotations["selvedge.dev/programmed"] | fromjson | has($u) | not'
 }
 lease_holder() { kubectl -n "$LNS" get lease selvedge-operator-leader -o 'jsonpath={.spec.holderIdentity}'; }
 lease_holder_is() { [ "$(lease_holder)" = "$1" ]; }
@@ -520,13 +520,21 @@ check_eventually "web-allow: Programmed on 1 of 1 nodes again" programmed_on $SP
 # The heartbeat Lease is apart from the report: every operator's watch reads
 # it every 20 s, and it carries no report (was the whole report, 44 KB at
 # 1,000 policies).
-check_output "node A's heartbeat Lease renews, labelled, without the report" '^true$' \
-	bash -c "kubectl -n '$LNS' get lease 'selvedge-node-$NODE_A' -o json |
-		jq -e '.metadata.labels[\"selvedge.dev/node-report\"] == \"true\" and
-			(.spec.renewTime | length > 0) and (.metadata.annotations // {} | length == 0)'"
-check_output "and it is small (under 1 KB as JSON)" '^true$' \
-	bash -c "kubectl -n '$LNS' get lease 'selvedge-node-$NODE_A' -o json |
-		jq -c 'del(.metadata.managedFields)' | jq -Rr 'length < 1024'"
+heartbeat_lease() { kubectl -n "$LNS" get lease "selvedge-node-$NODE_A" -o json; }
+heartbeat_ok() {
+	heartbeat_lease | jq_e '.metadata.labels["selvedge.dev/node-report"] == "true" and
+		(.spec.renewTime | length > 0) and (.metadata.annotations // {} | length == 0)'
+}
+check_output "node A's heartbeat Lease renews, labelled, without the report" '^true$' heartbeat_ok
+heartbeat_small() { heartbeat_lease | jq -c 'del(.metadata.managedFields)' | jq_e -R 'length < 1024'; }
+check_output "and it is small (under 1 KB as JSON)" '^true$' heartbeat_small
+# The report is written on change only; one deleted (or edited) by someone
+# else is written again at the node's next heartbeat (20 s).
+syncs=$(metric a "$SYNCS")
+check "someone deletes node A's report Lease" kubectl -n "$LNS" delete lease "selvedge-report-$NODE_A"
+check "node A writes it again within a heartbeat period" wait_for 30 \
+	report_has "$NODE_A" "$(uid_of $SP web-allow)" "$(objv $SP web-allow .metadata.generation)"
+check_output "without a compile in between (no change made it write)" "^$syncs\$" metric a "$SYNCS"
 # The leader remembers which statuses it found right; a copy changed by
 # someone else is a new copy and is looked at again.
 check "someone else sets web-allow's conditions to Programmed False" kubectl -n "$NS" patch $SP web-allow \

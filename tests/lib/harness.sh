@@ -60,6 +60,16 @@ wait_for() {
 	done
 }
 
+# jq_e ARGS...: jq -e on stdin that also fails when stdin is empty (jq 1.6
+# exits 0 when it reads nothing: a "kubectl get ... | jq -e" of a missing
+# object would pass).
+jq_e() {
+	local input
+	input=$(cat)
+	[ -n "$input" ] || return 1
+	jq -e "$@" <<<"$input"
+}
+
 t_done() {
 	printf '# %s: %d passed, %d failed\n' "$T_NAME" "$T_PASS" "$T_FAIL"
 	[ "$T_FAIL" -eq 0 ]

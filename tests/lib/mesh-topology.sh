@@ -412,7 +412,8 @@ mesh_metrics() { curl -sf --max-time 2 "http://127.0.0.1:${MESH_OP_PORT[$1]}/met
 mesh_wait_programmed() {
 	local kind=$1 ns=$2 name=$3 end=$((SECONDS + ${4:-20}))
 	while [ "$SECONDS" -lt "$end" ]; do
-		kubectl -n "$ns" get "$kind" "$name" -o json 2>/dev/null | jq -e '.metadata.generation as $g |
+		# shellcheck disable=SC2016 # a jq program, not shell
+		kubectl -n "$ns" get "$kind" "$name" -o json 2>/dev/null | jq_e '.metadata.generation as $g |
 			any(.status.conditions[]?; .type == "Programmed" and .status == "True" and .observedGeneration == $g)' \
 			>/dev/null && return 0
 		sleep 0.1
