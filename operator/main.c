@@ -1066,6 +1066,7 @@ static void op_done(op *x) {
         sv_kube_client_free(x->client);
         sv_metrics_free(x->metrics);
         sv_hashmap_free_with(x->verdicts, free);
+        sv_pod_texts_free(); /* no pod is left */
 }
 
 static int load_state_file(const char *path, json_t **out, sv_error *err) {

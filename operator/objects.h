@@ -17,8 +17,9 @@
 #define SV_SERVICE_PORTS_MAX 64
 #define SV_SLICE_ENDPOINTS_MAX 1000
 
-/* One allocation: the strings, addresses included, and the labels' data
- * follow the struct (sv_pod_free frees it; never sv_labels_done). */
+/* One allocation: the name, the addresses and the labels' data follow the
+ * struct (sv_pod_free frees it; never sv_labels_done); namespace, service
+ * account and node are shared copies (sv_pod_texts_free), or follow too. */
 typedef struct sv_pod {
         char *namespace, *name, *service_account, *node;
         const char *ips[SV_POD_IPS];
@@ -91,6 +92,9 @@ typedef struct sv_node_report {
 int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_pod_free(void *p);
 bool sv_pod_same(const void *old_item, const void *new_item);
+/* Frees the namespaces, service accounts and node names that pods share
+ * (call once no pod is left). */
+void sv_pod_texts_free(void);
 int sv_service_transform(void *ud, json_t *obj, void **out, sv_error *err);
 void sv_service_free(void *p);
 bool sv_service_same(const void *old_item, const void *new_item);

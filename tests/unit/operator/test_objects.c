@@ -161,6 +161,35 @@ static void namespace_same(void **state) {
         sv_namespace_free(relabelled);
 }
 
+static void pod_texts_are_shared(void **state) {
+        sv_pod *a = item_of(sv_pod_transform, pod_base);
+        sv_pod *b = item_of(sv_pod_transform, pod_changes[0]); /* same namespace, node, account */
+        assert_ptr_equal(a->namespace, b->namespace);
+        assert_ptr_equal(a->service_account, b->service_account);
+        assert_ptr_equal(a->node, b->node);
+        assert_string_equal(a->namespace, "shop");
+        sv_pod_free(a);
+        sv_pod_free(b);
+        /* Past the cap of shared texts, pods keep their own copies. */
+        for (int i = 0; i < 5000; i++) {
+                char text[256];
+                snprintf(text, sizeof(text),
+                         "{\"metadata\":{\"namespace\":\"ns-%d\",\"name\":\"p\"},\"spec\":{"
+                         "\"nodeName\":\"n1\",\"serviceAccountName\":\"sa-%d\"}}",
+                         i, i);
+                sv_pod *p = item_of(sv_pod_transform, text);
+                char want[32];
+                snprintf(want, sizeof(want), "ns-%d", i);
+                assert_string_equal(p->namespace, want);
+                snprintf(want, sizeof(want), "sa-%d", i);
+                assert_string_equal(p->service_account, want);
+                assert_string_equal(p->node, "n1");
+                assert_string_equal(p->name, "p");
+                sv_pod_free(p);
+        }
+        sv_pod_texts_free();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(pod_status_noise_is_same),
@@ -168,6 +197,9 @@ int main(void) {
                 cmocka_unit_test(service_same),
                 cmocka_unit_test(slice_same),
                 cmocka_unit_test(namespace_same),
+                cmocka_unit_test(pod_texts_are_shared),
         };
-        return cmocka_run_group_tests_name("operator/objects", tests, NULL, NULL);
+        int failed = cmocka_run_group_tests_name("operator/objects", tests, NULL, NULL);
+        sv_pod_texts_free();
+        return failed;
 }
