@@ -153,14 +153,15 @@ static int attempt(sv_report *r, sv_kube_client *c,
 }
 
 int64_t sv_report_tick(sv_report *r, sv_kube_client *c, int64_t now, sv_error *err) {
-        int ret = 0;
         if (r->dirty && now >= r->report_due_ms) {
-                ret = attempt(r, c, write_report, &r->report_backoff, &r->report_due_ms, 0, err);
-                r->dirty = ret < 0;
+                r->dirty = attempt(r, c, write_report, &r->report_backoff, &r->report_due_ms, 0,
+                                   err) < 0;
                 now = sv_monotonic_ms();
         }
-        /* After a failed report the heartbeat waits: the API is not answering. */
-        if (ret >= 0 && now >= r->heartbeat_due_ms)
+        /* Whatever became of the report: one the API refuses (its
+         * annotations over 256 KiB, say) must not make the node look dead.
+         * err keeps the first failure. */
+        if (now >= r->heartbeat_due_ms)
                 (void)attempt(r, c, write_heartbeat, &r->heartbeat_backoff, &r->heartbeat_due_ms,
                               SV_REPORT_HEARTBEAT_MS, err);
         int64_t next = r->heartbeat_due_ms;
