@@ -258,18 +258,8 @@ int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err) {
                 return INT64_MAX;
         if (now_ms < t->flows_due)
                 return t->flows_due;
-        sv_flow_agg_stats before, after;
-        sv_flow_agg_get_stats(t->flows, &before);
+        t->flows_due = now_ms + SV_TELEMETRY_READ_MS;
         int r = sv_telemetry_read_flows(t);
-        sv_flow_agg_get_stats(t->flows, &after);
-        /* A dump is the kernel walking every bucket of the conntrack table,
-         * whatever is in it (262,144 buckets on a 24 GB host: most of an
-         * idle operator's CPU). While no connection of the node's pods is
-         * live, a slower pace loses nothing: one that starts meanwhile is
-         * counted whole by its destroy event or by the next dump (its
-         * counters are cumulative), only later. */
-        bool idle = r >= 0 && after.tracked == 0 && after.untracked == before.untracked;
-        t->flows_due = now_ms + (idle ? SV_TELEMETRY_IDLE_READ_MS : SV_TELEMETRY_READ_MS);
         if (r < 0)
                 sv_errorf(err, r, SV_CODE_IO, "reading the L4 counters: %s", strerror(-r));
         return t->flows_due;

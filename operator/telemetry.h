@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The kernel's side of the node's telemetry: policy denials arrive through
  * NFLOG, per-connection byte and connection counts come from connection
- * tracking (a dump every SV_TELEMETRY_READ_MS, SV_TELEMETRY_IDLE_READ_MS while
- * there is nothing to follow, and destroy events); both are
+ * tracking (a dump every SV_TELEMETRY_READ_MS, and destroy events); both are
  * labelled with workloads and Services from the applied state and exported
  * through the metrics registry. */
 #pragma once
@@ -17,8 +16,6 @@
 #include "operator/nflog.h"
 
 #define SV_TELEMETRY_READ_MS 10000 /* how often the conntrack table is dumped */
-/* ... while the last dump found no connection of the node's pods to follow. */
-#define SV_TELEMETRY_IDLE_READ_MS 60000
 #define SV_TELEMETRY_DENIAL_PAIRS 1024
 
 typedef struct sv_telemetry sv_telemetry;
