@@ -412,10 +412,12 @@ mesh_metrics() { curl -sf --max-time 2 "http://127.0.0.1:${MESH_OP_PORT[$1]}/met
 mesh_wait_programmed() {
 	local kind=$1 ns=$2 name=$3 end=$((SECONDS + ${4:-20}))
 	while [ "$SECONDS" -lt "$end" ]; do
-		# shellcheck disable=SC2016 # a jq program, not shell
-		kubectl -n "$ns" get "$kind" "$name" -o json 2>/dev/null | jq_e '.metadata.generation as $g |
+		local obj
+		obj=$(kubectl -n "$ns" get "$kind" "$name" -o json 2>/dev/null) || obj=
+		# The object is checked non-empty: jq -e passes on no input.
+		[ -n "$obj" ] && jq -e '.metadata.generation as $g |
 			any(.status.conditions[]?; .type == "Programmed" and .status == "True" and .observedGeneration == $g)' \
-			>/dev/null && return 0
+			<<<"$obj" >/dev/null && return 0
 		sleep 0.1
 	done
 	kubectl -n "$ns" get "$kind" "$name" -o jsonpath='{.status}' 2>&1
