@@ -36,8 +36,11 @@ CFLAGS_COMMON += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 LDFLAGS_COMMON := -fsanitize=address,undefined -pie
 else
-CFLAGS_COMMON += -O2 -D_FORTIFY_SOURCE=2
-LDFLAGS_COMMON := -pie -Wl,-z,relro,-z,now
+# A function or object of its own section, and the linker drops those nothing
+# reaches: 0.2 MB less of the operator's code, which is all resident (the
+# kernel maps the page cache around each page touched).
+CFLAGS_COMMON += -O2 -D_FORTIFY_SOURCE=2 -ffunction-sections -fdata-sections
+LDFLAGS_COMMON := -pie -Wl,-z,relro,-z,now -Wl,--gc-sections
 endif
 
 # $(call uses,PART): the layers PART may use, from lib/LAYERS.
@@ -106,7 +109,8 @@ ifneq ($(SAN),1)
 LINK_LIBS_cni = -Wl,-Bstatic -lnftnl -ljansson -Wl,-Bdynamic -lmnl
 endif
 # selvedge-operator links every library Debian ships as an archive statically,
-# and jemalloc as its allocator (docs/operator.md, Memory): shared, OpenSSL
+# and jemalloc (built by hack/source-libs.sh, without its profiler, so no
+# libm or libgcc_s) as its allocator (docs/operator.md, Memory): shared, OpenSSL
 # alone was 4.7 MB of its resident memory (the pages its start-up touches and
 # those the kernel maps around them), and glibc's heap kept ~13 MB of freed
 # JSON pinned between live blocks. Sanitizer builds keep glibc's allocator,
@@ -114,7 +118,7 @@ endif
 ifneq ($(SAN),1)
 LINK_LIBS_operator = $(SRCLIBS)/lib/libwebsockets.a -Wl,-Bstatic -lcap -lyaml -ljansson -lnftnl \
 	$(CURL_LIB) $(SRCLIBS)/lib/libmbedtls.a $(SRCLIBS)/lib/libmbedx509.a \
-	$(SRCLIBS)/lib/libmbedcrypto.a -lnghttp2 -lz -l:libjemalloc_pic.a -Wl,-Bdynamic -lmnl -lm -ldl \
+	$(SRCLIBS)/lib/libmbedcrypto.a -lnghttp2 -lz $(SRCLIBS)/lib/libjemalloc_pic.a -Wl,-Bdynamic -lmnl -ldl \
 	-lpthread
 endif
 $(eval $(call program_rules,cni,selvedge-cni))

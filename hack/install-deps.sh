@@ -10,7 +10,7 @@ APT_PACKAGES=(
 	build-essential pkg-config clang libclang-rt-14-dev clang-format clang-tidy
 	cppcheck shellcheck
 	libjansson-dev libyaml-dev libmnl-dev libnftnl-dev libcmocka-dev
-	libcap-dev libjemalloc-dev
+	libcap-dev
 	cmake ninja-build dpkg-dev libnghttp2-dev zlib1g-dev
 	nftables iproute2 iputils-ping socat haproxy containernetworking-plugins
 	prometheus openssl jq inotify-tools procps psmisc curl ca-certificates python3 iperf3
