@@ -14,6 +14,7 @@
 #include "operator/labels.h"
 #include "operator/memory.h"
 #include "operator/objects.h"
+#include "operator/textpack.h"
 
 #define KEY_MAX 320
 
@@ -45,16 +46,12 @@ struct sv_compile_cache {
         sv_pod **synth;                /* local pods given an attachment's IPs */
         size_t n_synth, cap_synth;
         sv_hashmap *resolved; /* "P|ns|peer" or "T|ns|target" -> resolution */
-        /* text -> JSON string (a reference): each IP, identity and namespace
-         * is one jansson string shared by every array and object of the
-         * state that holds it. An IP is in the identities, the endpoints and
-         * any number of peer sets (a namespaceSelector peer of 10 namespaces'
-         * policies: 10 copies of 5,000 IPs), at ~70 bytes a copy. */
-        sv_hashmap *strings;
         /* The identities and Services parts of the state, built once per
-         * cache (in keep mode): a change of a policy or split alone does not
-         * rebuild them (~30 ms at 10,000 pods and 1,000 Services). */
-        json_t *identities, *services;
+         * cache: a change of a policy or split alone does not rebuild them
+         * (~30 ms at 10,000 pods and 1,000 Services). Kept as their compact
+         * JSON packed (textpack.h), and parsed again by the compiles that
+         * reuse them: as jansson trees they were ~1.3 MB. */
+        sv_packed_text identities, services;
         sv_hashmap *memos; /* ServicePolicy uid -> policy_memo */
         uint8_t memo_key[SV_SIPHASH_KEY_LEN];
 };
@@ -69,6 +66,14 @@ typedef struct ctx {
         json_t *group_list; /* array of IP arrays */
         json_t *verdicts;
         sv_hashmap *memos_used; /* the memos of this compile's policies (uid -> memo) */
+        /* text -> JSON string (a reference), for this compile: each IP,
+         * identity and namespace is one jansson string shared by every array
+         * and object of the state that holds it. An IP is in the identities,
+         * the endpoints and any number of peer sets (a namespaceSelector peer
+         * of 10 namespaces' policies: 10 copies of 5,000 IPs), at ~70 bytes
+         * a copy. The peer sets the cache keeps hold their strings; the map
+         * itself (~0.5 MB at 10,000 pods) is not kept. */
+        sv_hashmap *strings;
 } ctx;
 
 static int list_push(void ***items, size_t *n, size_t *cap, const void *item) {
@@ -117,12 +122,8 @@ void sv_compile_cache_invalidate(sv_compile_cache *w) {
                 free(res);
         }
         sv_hashmap_free(w->resolved);
-        it = 0;
-        while (w->strings && sv_hashmap_next(w->strings, &it, &k, &v))
-                json_decref(v);
-        sv_hashmap_free(w->strings);
-        json_decref(w->identities);
-        json_decref(w->services);
+        sv_packed_text_done(&w->identities);
+        sv_packed_text_done(&w->services);
         sv_hashmap_free_with(w->memos, policy_memo_free);
         uint8_t key[SV_SIPHASH_KEY_LEN];
         memcpy(key, w->memo_key, sizeof(key));
@@ -149,13 +150,13 @@ sv_compile_cache *sv_compile_cache_free(sv_compile_cache *w) {
  * memory ran out (appending NULL fails, as appending a failed json_string
  * did). */
 static json_t *str(ctx *x, const char *text) {
-        json_t *j = sv_hashmap_get(x->w->strings, text);
+        json_t *j = sv_hashmap_get(x->strings, text);
         if (j)
                 return j;
         _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         if (!(j = json_string(text)))
                 return NULL;
-        if (sv_hashmap_put(x->w->strings, text, j, NULL) < 0) {
+        if (sv_hashmap_put(x->strings, text, j, NULL) < 0) {
                 json_decref(j);
                 return NULL;
         }
@@ -185,6 +186,10 @@ static void ctx_done(ctx *x) {
         sv_hashmap_free(x->specs);
         sv_hashmap_free(x->groups);
         sv_hashmap_free(x->memos_used);
+        it = 0;
+        while (x->strings && sv_hashmap_next(x->strings, &it, NULL, &v))
+                json_decref(v);
+        sv_hashmap_free(x->strings);
         json_decref(x->group_list);
         json_decref(x->verdicts);
 }
@@ -550,7 +555,7 @@ typedef struct memo_rule {
         bool has_peers; /* a rule without "from"/"to" covers every peer */
         size_t n_peers;
         const resolution **peers; /* the cache's */
-        json_t *ports;            /* shared (the cache's strings), or NULL */
+        json_t *ports;            /* a reference (shared by rules with the same ports), or NULL */
         json_t *http;             /* own copy, or NULL */
 } memo_rule;
 
@@ -575,6 +580,7 @@ static void policy_memo_free(void *p) {
         for (int d = 0; d < 2; d++) {
                 for (size_t i = 0; i < m->n_rules[d]; i++) {
                         free(m->rules[d][i].peers);
+                        json_decref(m->rules[d][i].ports);
                         json_decref(m->rules[d][i].http);
                 }
                 free(m->rules[d]);
@@ -609,10 +615,10 @@ static json_t *ports_of(ctx *x, const json_t *ports) {
         /* \x02 keeps these keys apart from the texts and ports interned. */
         if (!text || sv_strbuf_appendf(&key, "\x02%s", text) < 0)
                 return NULL;
-        json_t *shared = sv_hashmap_get(x->w->strings, sv_strbuf_str(&key));
+        json_t *shared = sv_hashmap_get(x->strings, sv_strbuf_str(&key));
         if (shared)
                 return shared;
-        if (sv_hashmap_put(x->w->strings, sv_strbuf_str(&key), pl, NULL) < 0)
+        if (sv_hashmap_put(x->strings, sv_strbuf_str(&key), pl, NULL) < 0)
                 return NULL;
         return TAKE_PTR(pl);
 }
@@ -644,7 +650,7 @@ static int memo_rules(ctx *x, const sv_mesh_object *o, json_t *rules, const char
                         }
                 }
                 json_t *ports = json_object_get(rule, "ports");
-                if (ports && !(v[i].ports = ports_of(x, ports)))
+                if (ports && !(v[i].ports = json_incref(ports_of(x, ports))))
                         return -ENOMEM;
                 json_t *http = json_object_get(rule, "http");
                 if (http) {
@@ -863,7 +869,7 @@ static json_t *port_of(ctx *x, const sv_service_port *p) {
         /* \x01 keeps these keys apart from the interned texts (IPs, names). */
         snprintf(key, sizeof(key), "\x01%s|%s|%u|%u|%s", p->name, p->protocol, p->port,
                  p->target_port, p->target_port_name ? p->target_port_name : "");
-        json_t *j = sv_hashmap_get(x->w->strings, key);
+        json_t *j = sv_hashmap_get(x->strings, key);
         if (j)
                 return j;
         _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
@@ -874,7 +880,7 @@ static json_t *port_of(ctx *x, const sv_service_port *p) {
                                 "port", p->port, "targetPort", p->target_port);
         if (!j)
                 return NULL;
-        if (sv_hashmap_put(x->w->strings, key, j, NULL) < 0) {
+        if (sv_hashmap_put(x->strings, key, j, NULL) < 0) {
                 json_decref(j);
                 return NULL;
         }
@@ -1020,6 +1026,32 @@ static void drop_unused_memos(ctx *x) {
         x->w->memos = TAKE_PTR(x->memos_used);
 }
 
+static json_t *unpack_part(const sv_packed_text *p) {
+        _cleanup_free_ char *text = NULL;
+        if (sv_text_unpack(p, &text) < 0)
+                return NULL;
+        return json_loadb(text, p->text_len, 0, NULL);
+}
+
+static int pack_part(const json_t *part, sv_packed_text *out) {
+        _cleanup_free_ char *text = json_dumps(part, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        return sv_text_pack(text, strlen(text), out);
+}
+
+/* Best effort: a part not kept is built again by the next compile. */
+static void keep_parts(sv_compile_cache *w, const json_t *identities, const json_t *services) {
+        sv_packed_text i = {0}, s = {0};
+        if (pack_part(identities, &i) < 0 || pack_part(services, &s) < 0) {
+                sv_packed_text_done(&i);
+                sv_packed_text_done(&s);
+                return;
+        }
+        w->identities = i;
+        w->services = s;
+}
+
 /* Indexes from the informers, from which the pods and Services parts of the
  * state are built. */
 static int build_world(ctx *x) {
@@ -1027,7 +1059,7 @@ static int build_world(ctx *x) {
         int r;
         if ((r = sv_hashmap_new(&w->pods_by_ns)) < 0 || (r = sv_hashmap_new(&w->pod_by_ip)) < 0 ||
             (r = sv_hashmap_new(&w->slices_by_service)) < 0 ||
-            (r = sv_hashmap_new(&w->resolved)) < 0 || (r = sv_hashmap_new(&w->strings)) < 0 ||
+            (r = sv_hashmap_new(&w->resolved)) < 0 ||
             (r = sv_hashmap_new(&w->memos)) < 0)
                 return r;
         if ((r = index_attachments(x)) < 0 || (r = index_pods(x, x->c->local_pods)) < 0 ||
@@ -1045,6 +1077,7 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
         _cleanup_(ctx_done) ctx x = {.c = caches, .w = cache ? cache : own};
         int r;
         if ((r = sv_hashmap_new(&x.groups)) < 0 || (r = sv_hashmap_new(&x.specs)) < 0 ||
+            (r = sv_hashmap_new(&x.strings)) < 0 ||
             (r = sv_hashmap_new(&x.memos_used)) < 0)
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "out of memory");
         x.group_list = json_array();
@@ -1056,17 +1089,20 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "indexing the caches failed");
         }
 
-        if (!x.w->services) {
-                _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
-                x.w->identities = compile_identities(&x);
-                x.w->services = compile_services(&x);
-                if (!x.w->identities || !x.w->services) {
-                        json_decref(TAKE_PTR(x.w->identities));
-                        json_decref(TAKE_PTR(x.w->services));
-                }
+        json_t *identities = NULL, *services = NULL;
+        if (x.w->services.data) {
+                identities = unpack_part(&x.w->identities);
+                services = unpack_part(&x.w->services);
         }
-        json_t *local_pods = compile_local_pods(&x), *identities = json_incref(x.w->identities),
-               *services = json_incref(x.w->services);
+        if (!identities || !services) {
+                json_decref(identities);
+                json_decref(services);
+                identities = compile_identities(&x);
+                services = compile_services(&x);
+                if (identities && services && !x.w->services.data)
+                        keep_parts(x.w, identities, services);
+        }
+        json_t *local_pods = compile_local_pods(&x);
         json_t *policies = json_array(), *splits = json_array(), *objects = json_array();
         json_t *state = json_object();
         if (!local_pods || !identities || !services)
