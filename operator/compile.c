@@ -1059,8 +1059,7 @@ static int build_world(ctx *x) {
         int r;
         if ((r = sv_hashmap_new(&w->pods_by_ns)) < 0 || (r = sv_hashmap_new(&w->pod_by_ip)) < 0 ||
             (r = sv_hashmap_new(&w->slices_by_service)) < 0 ||
-            (r = sv_hashmap_new(&w->resolved)) < 0 ||
-            (r = sv_hashmap_new(&w->memos)) < 0)
+            (r = sv_hashmap_new(&w->resolved)) < 0 || (r = sv_hashmap_new(&w->memos)) < 0)
                 return r;
         if ((r = index_attachments(x)) < 0 || (r = index_pods(x, x->c->local_pods)) < 0 ||
             (r = index_pods(x, x->c->remote_pods)) < 0 || (r = index_slices(x)) < 0)
@@ -1077,8 +1076,7 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
         _cleanup_(ctx_done) ctx x = {.c = caches, .w = cache ? cache : own};
         int r;
         if ((r = sv_hashmap_new(&x.groups)) < 0 || (r = sv_hashmap_new(&x.specs)) < 0 ||
-            (r = sv_hashmap_new(&x.strings)) < 0 ||
-            (r = sv_hashmap_new(&x.memos_used)) < 0)
+            (r = sv_hashmap_new(&x.strings)) < 0 || (r = sv_hashmap_new(&x.memos_used)) < 0)
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "out of memory");
         x.group_list = json_array();
         x.verdicts = json_object();
