@@ -30,9 +30,17 @@ typedef struct slice_list {
 
 /* What a peer or a target resolved to, and what was wrong with it. */
 typedef struct resolution {
-        json_t *ips; /* sorted, unique */
+        uint32_t *ids; /* addresses (indexes into the cache's ips), sorted, unique */
+        uint32_t n;
         char *reason, *message;
 } resolution;
+
+/* Addresses as they are gathered: indexes into the cache's ips. */
+typedef struct id_list {
+        uint32_t *ids;
+        size_t n, cap;
+        bool failed; /* memory ran out: the list is short */
+} id_list;
 
 /* Everything derived from pods, namespaces, Services, EndpointSlices and
  * attachments: kept between compiles until one of those changes, so a change
@@ -40,11 +48,18 @@ typedef struct resolution {
 struct sv_compile_cache {
         bool built;
         sv_hashmap *pods_by_ns;        /* namespace -> pod_list */
-        sv_hashmap *pod_by_ip;         /* ip -> sv_pod (borrowed) */
         sv_hashmap *slices_by_service; /* "ns/name" -> slice_list */
         sv_hashmap *attached;          /* "ns/name" -> sv_attachment (borrowed) */
         sv_pod **synth;                /* local pods given an attachment's IPs */
         size_t n_synth, cap_synth;
+        /* Every address the world names (pods, EndpointSlices, cluster IPs),
+         * sorted and unique: an address is its index here, and a kept peer
+         * set is an array of indexes, 4 bytes an address where a jansson
+         * string in an array was ~50. Borrowed from the informers' objects,
+         * as the indexes above. */
+        const char **ips;
+        const sv_pod **pod_of; /* by address: the pod that has it (the last indexed), or NULL */
+        uint32_t n_ips;
         sv_hashmap *resolved; /* "P|ns|peer" or "T|ns|target" -> resolution */
         /* The identities and Services parts of the state, built once per
          * cache: a change of a policy or split alone does not rebuild them
@@ -74,6 +89,9 @@ typedef struct ctx {
          * a copy. The peer sets the cache keeps hold their strings; the map
          * itself (~0.5 MB at 10,000 pods) is not kept. */
         sv_hashmap *strings;
+        json_t **ip_strings; /* by address: its JSON string, made at its first use */
+        const sv_pod **indexed; /* the pods indexed, in order (while the world is built) */
+        size_t n_indexed, cap_indexed;
 } ctx;
 
 static int list_push(void ***items, size_t *n, size_t *cap, const void *item) {
@@ -110,13 +128,14 @@ void sv_compile_cache_invalidate(sv_compile_cache *w) {
         sv_hashmap_free(w->attached);
         free_lists(w->pods_by_ns);
         free_lists(w->slices_by_service);
-        sv_hashmap_free(w->pod_by_ip);
+        free(w->ips);
+        free(w->pod_of);
         size_t it = 0;
         const char *k;
         void *v;
         while (w->resolved && sv_hashmap_next(w->resolved, &it, &k, &v)) {
                 resolution *res = v;
-                json_decref(res->ips);
+                free(res->ids);
                 free(res->reason);
                 free(res->message);
                 free(res);
@@ -153,7 +172,6 @@ static json_t *str(ctx *x, const char *text) {
         json_t *j = sv_hashmap_get(x->strings, text);
         if (j)
                 return j;
-        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         if (!(j = json_string(text)))
                 return NULL;
         if (sv_hashmap_put(x->strings, text, j, NULL) < 0) {
@@ -190,6 +208,10 @@ static void ctx_done(ctx *x) {
         while (x->strings && sv_hashmap_next(x->strings, &it, NULL, &v))
                 json_decref(v);
         sv_hashmap_free(x->strings);
+        for (uint32_t i = 0; x->ip_strings && i < x->w->n_ips; i++)
+                json_decref(x->ip_strings[i]);
+        free(x->ip_strings);
+        free(x->indexed);
         json_decref(x->group_list);
         json_decref(x->verdicts);
 }
@@ -253,8 +275,8 @@ static int index_pods(ctx *x, sv_informer *inf) {
                         }
                 }
                 int r = list_push((void ***)&l->pods, &l->n, &l->cap, p);
-                for (unsigned i = 0; r >= 0 && i < p->n_ips; i++)
-                        r = sv_hashmap_put(x->w->pod_by_ip, p->ips[i], (void *)p, NULL);
+                if (r >= 0)
+                        r = list_push((void ***)&x->indexed, &x->n_indexed, &x->cap_indexed, p);
                 if (r < 0)
                         return r;
         }
@@ -288,21 +310,137 @@ static int index_slices(ctx *x) {
         return 0;
 }
 
-/* Sorted, de-duplicated copy of a JSON array of strings, its table sized to
- * its items: the copies are kept (peer sets, endpoints). */
-static json_t *sorted_unique(json_t *arr) {
-        _cleanup_json_ json_t *sorted = json_copy(arr); /* shallow: the items are shared */
-        _cleanup_json_ json_t *unique = json_array();
-        if (!sorted || !unique || sv_json_array_sort_strings(sorted) < 0)
-                return NULL;
-        size_t i;
-        json_t *s;
-        json_array_foreach (sorted, i, s)
-                if ((i == 0 || strcmp(json_string_value(s),
-                                      json_string_value(json_array_get(sorted, i - 1))) != 0) &&
-                    json_array_append(unique, s) < 0)
-                        return NULL;
-        return sv_json_array_compact(unique);
+static int cmp_text(const void *a, const void *b) {
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_id(const void *a, const void *b) {
+        uint32_t l = *(const uint32_t *)a, r = *(const uint32_t *)b;
+        return (l > r) - (l < r);
+}
+
+/* The address table: every address of the pods indexed, the EndpointSlices
+ * and the Services' cluster IPs, sorted (as texts) and unique, and the pod
+ * of each (the last indexed that has it, as a map of IP to pod would). */
+static int index_addresses(ctx *x) {
+        sv_compile_cache *w = x->w;
+        _cleanup_free_ const char **all = NULL;
+        size_t n = 0, cap = 0;
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < x->n_indexed; i++)
+                for (unsigned k = 0; r >= 0 && k < x->indexed[i]->n_ips; k++)
+                        r = list_push((void ***)&all, &n, &cap, x->indexed[i]->ips[k]);
+        size_t it = 0;
+        const char *key;
+        void *item;
+        while (r >= 0 && sv_informer_next(x->c->slices, &it, &key, &item)) {
+                const sv_slice *sl = item;
+                for (unsigned k = 0; r >= 0 && k < sl->n_ips; k++)
+                        r = list_push((void ***)&all, &n, &cap, sl->ips[k]);
+        }
+        it = 0;
+        while (r >= 0 && sv_informer_next(x->c->services, &it, &key, &item)) {
+                const sv_service *sv = item;
+                for (unsigned k = 0; r >= 0 && k < sv->n_cluster_ips; k++)
+                        r = list_push((void ***)&all, &n, &cap, sv->cluster_ips[k]);
+        }
+        if (r < 0)
+                return r;
+        if (n >= UINT32_MAX)
+                return -E2BIG;
+        qsort(all, n, sizeof(*all), cmp_text);
+        size_t u = 0;
+        for (size_t i = 0; i < n; i++)
+                if (u == 0 || strcmp(all[i], all[u - 1]) != 0)
+                        all[u++] = all[i];
+        const sv_pod **pod_of = calloc(u ? u : 1, sizeof(*pod_of));
+        if (!pod_of)
+                return -ENOMEM;
+        /* Trimmed: kept until the world changes. */
+        const char **fit = realloc(all, (u ? u : 1) * sizeof(*all));
+        w->ips = fit ? fit : TAKE_PTR(all);
+        all = NULL;
+        w->n_ips = (uint32_t)u;
+        w->pod_of = pod_of;
+        for (size_t i = 0; i < x->n_indexed; i++)
+                for (unsigned k = 0; k < x->indexed[i]->n_ips; k++) {
+                        const char *ip = x->indexed[i]->ips[k];
+                        const char **hit = bsearch(&ip, w->ips, u, sizeof(*w->ips), cmp_text);
+                        if (hit)
+                                pod_of[hit - w->ips] = x->indexed[i];
+                }
+        return 0;
+}
+
+/* The index of address text, or -ENOENT when the world does not name it. */
+static int address_id(const sv_compile_cache *w, const char *text, uint32_t *out) {
+        const char **hit = w->ips ? bsearch(&text, w->ips, w->n_ips, sizeof(*w->ips), cmp_text)
+                                  : NULL;
+        if (!hit)
+                return -ENOENT;
+        *out = (uint32_t)(hit - w->ips);
+        return 0;
+}
+
+static void id_push(id_list *l, uint32_t id) {
+        if (l->failed)
+                return;
+        if (l->n == l->cap) {
+                size_t nc = l->cap ? l->cap * 2 : 16;
+                uint32_t *g = realloc(l->ids, nc * sizeof(*g));
+                if (!g) {
+                        l->failed = true;
+                        return;
+                }
+                l->ids = g;
+                l->cap = nc;
+        }
+        l->ids[l->n++] = id;
+}
+
+static void push_address(ctx *x, id_list *l, const char *text) {
+        uint32_t id;
+        if (address_id(x->w, text, &id) == 0)
+                id_push(l, id);
+}
+
+static void id_list_done(id_list *l) {
+        free(l->ids);
+}
+
+/* Sorts and de-duplicates l, its table trimmed to its items (peer sets are
+ * kept). */
+static int id_list_finish(id_list *l) {
+        if (l->failed)
+                return -ENOMEM;
+        if (l->n == 0)
+                return 0;
+        qsort(l->ids, l->n, sizeof(*l->ids), cmp_id);
+        size_t u = 0;
+        for (size_t i = 0; i < l->n; i++)
+                if (u == 0 || l->ids[i] != l->ids[u - 1])
+                        l->ids[u++] = l->ids[i];
+        l->n = l->cap = u;
+        uint32_t *fit = realloc(l->ids, u * sizeof(*fit));
+        if (fit)
+                l->ids = fit;
+        return 0;
+}
+
+/* The JSON string of an address, shared within this compile (borrowed). */
+static json_t *address_json(ctx *x, uint32_t id) {
+        if (!x->ip_strings[id])
+                x->ip_strings[id] = json_string(x->w->ips[id]);
+        return x->ip_strings[id];
+}
+
+/* A new JSON array of the addresses, or NULL when memory ran out. */
+static json_t *addresses_json(ctx *x, const uint32_t *ids, size_t n) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < n; i++)
+                if (json_array_append(arr, address_json(x, ids[i])) < 0)
+                        json_decref(TAKE_PTR(arr));
+        return arr;
 }
 
 static void set_verdict(ctx *x, const sv_mesh_object *o, const char *reason, const char *fmt, ...)
@@ -348,24 +486,26 @@ static void set_degraded(ctx *x, const sv_mesh_object *o, const char *reason, co
  * Service lists (else a dual-stack pod would be unprotected, or refused, over
  * the other). -ENOENT when the Service does not exist. */
 static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips, bool whole_pods,
-                       json_t *out) {
+                       id_list *out) {
         char key[KEY_MAX];
         snprintf(key, sizeof(key), "%s/%s", ns, name);
         const sv_service *svc = sv_informer_get(x->c->services, key);
         if (!svc)
                 return -ENOENT;
         for (unsigned i = 0; with_vips && i < svc->n_cluster_ips; i++)
-                json_array_append(out, str(x, svc->cluster_ips[i]));
+                push_address(x, out, svc->cluster_ips[i]);
         _cleanup_(sv_hashmap_freep) sv_hashmap *seen = NULL;
         if (whole_pods && sv_hashmap_new(&seen) < 0)
                 return -ENOMEM;
         slice_list *l = sv_hashmap_get(x->w->slices_by_service, key);
         for (size_t s = 0; l && s < l->n; s++)
                 for (unsigned i = 0; i < l->slices[s]->n_ips; i++) {
-                        const char *ip = l->slices[s]->ips[i];
-                        const sv_pod *p = seen ? sv_hashmap_get(x->w->pod_by_ip, ip) : NULL;
+                        uint32_t id;
+                        if (address_id(x->w, l->slices[s]->ips[i], &id) < 0)
+                                continue;
+                        const sv_pod *p = seen ? x->w->pod_of[id] : NULL;
                         if (!p) {
-                                json_array_append(out, str(x, ip));
+                                id_push(out, id);
                                 continue;
                         }
                         char pk[32];
@@ -374,7 +514,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
                             sv_hashmap_put(seen, pk, (void *)p, NULL) < 0)
                                 continue;
                         for (unsigned k = 0; k < p->n_ips; k++)
-                                json_array_append(out, str(x, p->ips[k]));
+                                push_address(x, out, p->ips[k]);
                 }
         return 0;
 }
@@ -382,7 +522,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
 /* Pods of namespace ns matching sel (NULL: all), appended as IPs; with
  * local_only, only pods on this node. */
 static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const char *sa,
-                          bool local_only, json_t *out) {
+                          bool local_only, id_list *out) {
         pod_list *l = sv_hashmap_get(x->w->pods_by_ns, ns);
         for (size_t i = 0; l && i < l->n; i++) {
                 const sv_pod *p = l->pods[i];
@@ -393,7 +533,7 @@ static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const 
                 if (sel && !sv_selector_matches(sel, &p->labels))
                         continue;
                 for (unsigned k = 0; k < p->n_ips; k++)
-                        json_array_append(out, str(x, p->ips[k]));
+                        push_address(x, out, p->ips[k]);
         }
 }
 
@@ -411,7 +551,7 @@ static void set_problem(resolution *res, const char *reason, const char *fmt, ..
 }
 
 /* A peer of a rule of o: the IPs it stands for. */
-static void resolve_peer_ips(ctx *x, const sv_mesh_object *o, json_t *peer, json_t *ips,
+static void resolve_peer_ips(ctx *x, const sv_mesh_object *o, json_t *peer, id_list *ips,
                              resolution *res) {
         json_t *sa = json_object_get(peer, "serviceAccount");
         json_t *svc = json_object_get(peer, "service");
@@ -453,7 +593,7 @@ static void resolve_peer_ips(ctx *x, const sv_mesh_object *o, json_t *peer, json
 }
 
 /* The workloads on this node that o applies to. */
-static void resolve_target_ips(ctx *x, const sv_mesh_object *o, json_t *ips, resolution *res) {
+static void resolve_target_ips(ctx *x, const sv_mesh_object *o, id_list *ips, resolution *res) {
         json_t *spec = spec_of(x, o);
         json_t *ref = json_object_get(spec, "targetRef");
         if (!ref) {
@@ -466,16 +606,15 @@ static void resolve_target_ips(ctx *x, const sv_mesh_object *o, json_t *ips, res
                 return;
         }
         const char *name = json_string_value(json_object_get(ref, "name"));
-        _cleanup_json_ json_t *all = json_array();
-        if (service_ips(x, o->namespace, name ? name : "", false, true, all) == -ENOENT)
+        _cleanup_(id_list_done) id_list all = {0};
+        if (service_ips(x, o->namespace, name ? name : "", false, true, &all) == -ENOENT)
                 set_problem(res, "BackendNotFound", "Service %s/%s (targetRef) not found",
                             o->namespace, name ? name : "");
-        size_t i;
-        json_t *ip;
-        json_array_foreach (all, i, ip) {
-                const sv_pod *p = sv_hashmap_get(x->w->pod_by_ip, json_string_value(ip));
+        ips->failed |= all.failed;
+        for (size_t i = 0; i < all.n; i++) {
+                const sv_pod *p = x->w->pod_of[all.ids[i]];
                 if (p && strcmp(p->node, x->c->node) == 0)
-                        json_array_append(ips, ip);
+                        id_push(ips, all.ids[i]);
         }
 }
 
@@ -501,23 +640,20 @@ static const resolution *resolve(ctx *x, const sv_mesh_object *o, json_t *peer) 
                 return NULL;
         resolution *res = sv_hashmap_get(x->w->resolved, sv_strbuf_str(&key));
         if (!res) {
-                json_t *ips = json_array();
-                if (!ips || !(res = calloc(1, sizeof(*res)))) {
-                        json_decref(ips);
+                _cleanup_(id_list_done) id_list ips = {0};
+                if (!(res = calloc(1, sizeof(*res))))
                         return NULL;
-                }
                 if (peer)
-                        resolve_peer_ips(x, o, peer, ips, res);
+                        resolve_peer_ips(x, o, peer, &ips, res);
                 else
-                        resolve_target_ips(x, o, ips, res);
-                {
-                        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
-                        res->ips = sorted_unique(ips);
+                        resolve_target_ips(x, o, &ips, res);
+                int r = id_list_finish(&ips);
+                if (r >= 0) {
+                        res->ids = TAKE_PTR(ips.ids);
+                        res->n = (uint32_t)ips.n;
                 }
-                json_decref(ips);
-                if (!res->ips ||
-                    sv_hashmap_put(x->w->resolved, sv_strbuf_str(&key), res, NULL) < 0) {
-                        json_decref(res->ips);
+                if (r < 0 || sv_hashmap_put(x->w->resolved, sv_strbuf_str(&key), res, NULL) < 0) {
+                        free(res->ids);
                         free(res->reason);
                         free(res->message);
                         free(res);
@@ -540,7 +676,7 @@ static int group_of(ctx *x, const resolution *res, json_int_t *out) {
                 return 0;
         }
         json_int_t idx = (json_int_t)json_array_size(x->group_list);
-        if (json_array_append(x->group_list, res->ips) < 0)
+        if (json_array_append_new(x->group_list, addresses_json(x, res->ids, res->n)) < 0)
                 return -ENOMEM;
         int r = sv_hashmap_put(x->groups, key, (void *)(uintptr_t)(idx + 1), NULL);
         if (r < 0)
@@ -758,9 +894,10 @@ static json_t *compile_policy(ctx *x, const sv_mesh_object *o) {
         const policy_memo *m = policy_memo_get(x, o);
         if (!m)
                 return NULL;
-        json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:s,s:O}", "namespace", o->namespace, "name",
+        json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:s,s:o}", "namespace", o->namespace, "name",
                               o->name, "uid", o->uid, "generation", (json_int_t)o->generation,
-                              "action", m->deny ? "Deny" : "Allow", "targets", m->targets->ips);
+                              "action", m->deny ? "Deny" : "Allow", "targets",
+                              addresses_json(x, m->targets->ids, m->targets->n));
         const char *dir_keys[2] = {"ingress", "egress"};
         for (int d = 0; d < 2 && p; d++)
                 if (m->has_rules[d] &&
@@ -797,15 +934,14 @@ static json_t *compile_split(ctx *x, const sv_mesh_object *o) {
                 json_array_append(backends, b);
                 /* Kept (endpoints may come back), but it gets no traffic now:
                  * the others share its weight, and Ready says so. */
-                json_t *ips = json_array();
+                _cleanup_(id_list_done) id_list ips = {0};
                 json_int_t w = json_integer_value(json_object_get(b, "weight"));
-                if (w > 0 && service_ips(x, o->namespace, name, false, false, ips) == 0 &&
-                    json_array_size(ips) == 0)
+                if (w > 0 && service_ips(x, o->namespace, name, false, false, &ips) == 0 &&
+                    ips.n == 0 && !ips.failed)
                         set_degraded(x, o, "BackendUnavailable",
                                      "Service %s/%s (a backend) has no ready endpoint: its weight "
                                      "goes to the other backends",
                                      o->namespace, name);
-                json_decref(ips);
         }
         json_t *matches = json_object_get(spec, "matches");
         const char *mode = json_string_value(json_object_get(spec, "mode"));
@@ -820,9 +956,6 @@ static json_t *compile_split(ctx *x, const sv_mesh_object *o) {
 }
 
 /* Objects of an informer, sorted by key (namespace/name), for a stable output. */
-static int cmp_str(const void *a, const void *b) {
-        return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
 
 static int sorted_keys(sv_informer *inf, const char ***out, size_t *n_out) {
         size_t n = sv_informer_size(inf), i = 0, it = 0;
@@ -833,7 +966,7 @@ static int sorted_keys(sv_informer *inf, const char ***out, size_t *n_out) {
         void *item;
         while (i < n && sv_informer_next(inf, &it, &k, &item))
                 keys[i++] = k;
-        qsort(keys, i, sizeof(*keys), cmp_str);
+        qsort(keys, i, sizeof(*keys), cmp_text);
         *out = keys;
         *n_out = i;
         return 0;
@@ -903,16 +1036,13 @@ static json_t *compile_services(ctx *x) {
                         json_array_append(vips, str(x, s->cluster_ips[k]));
                 for (unsigned k = 0; k < s->n_ports; k++)
                         json_array_append(ports, port_of(x, &s->ports[k]));
-                json_t *ips = json_array();
-                service_ips(x, s->namespace, s->name, false, false, ips);
-                json_t *eps = sorted_unique(ips);
-                json_decref(ips);
-                size_t j;
-                json_t *ip;
-                json_array_foreach (eps, j, ip) {
-                        const sv_pod *p = sv_hashmap_get(x->w->pod_by_ip, json_string_value(ip));
+                _cleanup_(id_list_done) id_list ids = {0};
+                service_ips(x, s->namespace, s->name, false, false, &ids);
+                json_t *eps = id_list_finish(&ids) < 0 ? NULL : addresses_json(x, ids.ids, ids.n);
+                for (size_t j = 0; j < ids.n; j++) {
+                        const sv_pod *p = x->w->pod_of[ids.ids[j]];
                         if (p && strcmp(p->node, x->c->node) == 0)
-                                json_array_append(local, ip);
+                                json_array_append(local, address_json(x, ids.ids[j]));
                 }
                 json_t *svc = json_pack("{s:O,s:s,s:o,s:o,s:o,s:o}", "namespace",
                                         str(x, s->namespace), "name", s->name, "clusterIPs", vips,
@@ -1057,13 +1187,16 @@ static void keep_parts(sv_compile_cache *w, const json_t *identities, const json
 static int build_world(ctx *x) {
         sv_compile_cache *w = x->w;
         int r;
-        if ((r = sv_hashmap_new(&w->pods_by_ns)) < 0 || (r = sv_hashmap_new(&w->pod_by_ip)) < 0 ||
+        if ((r = sv_hashmap_new(&w->pods_by_ns)) < 0 ||
             (r = sv_hashmap_new(&w->slices_by_service)) < 0 ||
             (r = sv_hashmap_new(&w->resolved)) < 0 || (r = sv_hashmap_new(&w->memos)) < 0)
                 return r;
         if ((r = index_attachments(x)) < 0 || (r = index_pods(x, x->c->local_pods)) < 0 ||
-            (r = index_pods(x, x->c->remote_pods)) < 0 || (r = index_slices(x)) < 0)
+            (r = index_pods(x, x->c->remote_pods)) < 0 || (r = index_slices(x)) < 0 ||
+            (r = index_addresses(x)) < 0)
                 return r;
+        free(TAKE_PTR(x->indexed));
+        x->n_indexed = x->cap_indexed = 0;
         w->built = true;
         return 0;
 }
@@ -1086,6 +1219,8 @@ int sv_compile(const sv_caches *caches, sv_compile_cache *cache, json_t **state_
                 sv_compile_cache_invalidate(x.w);
                 return sv_errorf(err, r, SV_CODE_INTERNAL, "indexing the caches failed");
         }
+        if (!(x.ip_strings = calloc(x.w->n_ips ? x.w->n_ips : 1, sizeof(*x.ip_strings))))
+                return sv_errorf(err, -ENOMEM, SV_CODE_INTERNAL, "out of memory");
 
         json_t *identities = NULL, *services = NULL;
         if (x.w->services.data) {

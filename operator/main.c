@@ -693,6 +693,10 @@ static int compile_and_apply(op *x) {
         int r = compile_and_apply_once(x);
         sv_memory_release();
         x->compiled_at = sv_monotonic_ms();
+        /* Ready once a state is applied and the compile's garbage is gone
+         * (what /readyz says is then what the node holds). */
+        if (r == 0)
+                sv_httpd_set_ready(x->httpd, true, NULL);
         return r;
 }
 
@@ -772,7 +776,6 @@ static int compile_and_apply_once(op *x) {
         snprintf(a, sizeof(a), "%lld", (long long)(t_applied - t0));
         snprintf(d, sizeof(d), "%lld", (long long)(t_done - t0));
         sv_log(SV_LOG_DEBUG, "synced", "compiled_ms", c, "applied_ms", a, "done_ms", d, NULL);
-        sv_httpd_set_ready(x->httpd, true, NULL);
         return 0;
 }
 
