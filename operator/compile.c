@@ -89,7 +89,7 @@ typedef struct ctx {
          * a copy. The peer sets the cache keeps hold their strings; the map
          * itself (~0.5 MB at 10,000 pods) is not kept. */
         sv_hashmap *strings;
-        json_t **ip_strings; /* by address: its JSON string, made at its first use */
+        json_t **ip_strings;    /* by address: its JSON string, made at its first use */
         const sv_pod **indexed; /* the pods indexed, in order (while the world is built) */
         size_t n_indexed, cap_indexed;
 } ctx;
@@ -374,8 +374,8 @@ static int index_addresses(ctx *x) {
 
 /* The index of address text, or -ENOENT when the world does not name it. */
 static int address_id(const sv_compile_cache *w, const char *text, uint32_t *out) {
-        const char **hit = w->ips ? bsearch(&text, w->ips, w->n_ips, sizeof(*w->ips), cmp_text)
-                                  : NULL;
+        const char **hit =
+                w->ips ? bsearch(&text, w->ips, w->n_ips, sizeof(*w->ips), cmp_text) : NULL;
         if (!hit)
                 return -ENOENT;
         *out = (uint32_t)(hit - w->ips);
