@@ -136,7 +136,7 @@ fetch() {
 build() {
 	local name=$1 src=$2
 	shift 2
-	cmake -S "$src" -B "$WORK/build-$name" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	cmake -S "$src" -B "$WORK/build-$name" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel \
 		-DCMAKE_INSTALL_PREFIX="$STAGE" -DCMAKE_INSTALL_LIBDIR=lib \
 		-DCMAKE_POSITION_INDEPENDENT_CODE=ON \
 		-DCMAKE_C_FLAGS="-ffunction-sections -fdata-sections" "$@" >"$WORK/cmake-$name.log" 2>&1 || {
@@ -215,7 +215,7 @@ fetch bookworm jemalloc
 	cd "$WORK/jemalloc"
 	./configure --with-version=5.3.0-0-g0 --disable-prof --disable-stats --disable-fill \
 		--disable-utrace --disable-xmalloc --disable-cxx --disable-libdl --disable-cache-oblivious \
-		CFLAGS="-O2 -fno-asynchronous-unwind-tables" >"$WORK/configure-jemalloc.log" 2>&1 || {
+		CFLAGS="-Os -fno-asynchronous-unwind-tables" >"$WORK/configure-jemalloc.log" 2>&1 || {
 		tail -n 20 "$WORK/configure-jemalloc.log" >&2
 		exit 1
 	}
