@@ -13,19 +13,36 @@
 /* The book owns its strings: holding the state instead would keep the whole
  * applied state (policies, groups: megabytes at 10,000 pods) alive between
  * applies for the few names it needs. Each name is stored once, however many
- * addresses carry it, and an address is 16 bytes (IPv4 as IPv4-mapped IPv6)
- * in a sorted array: 24 bytes per address where a hash map of the address
- * texts took ~55. */
+ * addresses carry it. While the book is built an address is 16 bytes (IPv4
+ * as IPv4-mapped IPv6) with a rank; once built, IPv4 and IPv6 addresses are
+ * in sorted arrays of their own: 8 bytes per IPv4 address (20 per IPv6)
+ * where a hash map of the address texts took ~55. */
 typedef struct entry {
         uint8_t addr[16];
         uint32_t name; /* index into the book's names */
         uint32_t rank; /* of several entries for one address, the lowest wins */
 } entry;
 
+typedef struct entry4 {
+        uint32_t addr; /* host order, so that numbers sort as the bytes do */
+        uint32_t name;
+} entry4;
+
+typedef struct entry6 {
+        uint8_t addr[16];
+        uint32_t name;
+} entry6;
+
 typedef struct entries {
-        entry *v;
+        entry *v; /* while the book is built */
         size_t n, cap;
+        entry4 *v4; /* once built */
+        size_t n4;
+        entry6 *v6;
+        size_t n6;
 } entries;
+
+static const uint8_t v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
 
 struct sv_addrbook {
         char **identities; /* "namespace/serviceaccount", each once */
@@ -45,8 +62,12 @@ sv_addrbook *sv_addrbook_free(sv_addrbook *ab) {
                 free(ab->services[i]);
         free(ab->identities);
         free(ab->services);
-        free(ab->workloads.v);
-        free(ab->endpoints.v);
+        for (int i = 0; i < 2; i++) {
+                entries *es = i ? &ab->endpoints : &ab->workloads;
+                free(es->v);
+                free(es->v4);
+                free(es->v6);
+        }
         free(ab);
         return NULL;
 }
@@ -56,8 +77,7 @@ static bool parse_addr(const char *text, uint8_t out[16]) {
         if (!text)
                 return false;
         if (inet_pton(AF_INET, text, &v4) == 1) {
-                static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-                memcpy(out, mapped, sizeof(mapped));
+                memcpy(out, v4_mapped, sizeof(v4_mapped));
                 memcpy(out + 12, &v4, 4);
                 return true;
         }
@@ -99,28 +119,81 @@ static int entry_cmp(const void *a, const void *b) {
         return (x->name > y->name) - (x->name < y->name);
 }
 
-/* Sorted; of the entries of one address, the first is kept. */
-static void entries_finish(entries *es) {
+static bool is_v4(const uint8_t addr[16]) {
+        return memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0;
+}
+
+static uint32_t v4_of(const uint8_t addr[16]) {
+        return (uint32_t)addr[12] << 24 | (uint32_t)addr[13] << 16 | (uint32_t)addr[14] << 8 |
+               addr[15];
+}
+
+/* Sorted; of the entries of one address, the first is kept; then moved into
+ * the compact arrays. */
+static int entries_finish(entries *es) {
         if (es->n == 0)
-                return;
+                return 0;
         qsort(es->v, es->n, sizeof(entry), entry_cmp);
-        size_t w = 1;
+        size_t w = 1, n4 = 0;
         for (size_t i = 1; i < es->n; i++)
                 if (addr_cmp(&es->v[i], &es->v[w - 1]) != 0)
                         es->v[w++] = es->v[i];
-        es->n = w;
-        entry *fit = reallocarray(es->v, es->n, sizeof(entry));
-        if (fit) {
-                es->v = fit;
-                es->cap = es->n;
+        for (size_t i = 0; i < w; i++)
+                n4 += is_v4(es->v[i].addr);
+        entry4 *v4 = calloc(n4 ? n4 : 1, sizeof(*v4));
+        entry6 *v6 = calloc(w - n4 ? w - n4 : 1, sizeof(*v6));
+        if (!v4 || !v6) {
+                free(v4);
+                free(v6);
+                return -ENOMEM;
         }
+        /* IPv4-mapped addresses sort together, so each array stays sorted. */
+        size_t a = 0, b = 0;
+        for (size_t i = 0; i < w; i++) {
+                const entry *e = &es->v[i];
+                if (is_v4(e->addr)) {
+                        v4[a++] = (entry4){.addr = v4_of(e->addr), .name = e->name};
+                } else {
+                        memcpy(v6[b].addr, e->addr, sizeof(v6[b].addr));
+                        v6[b++].name = e->name;
+                }
+        }
+        free(es->v);
+        *es = (entries){.v4 = v4, .n4 = a, .v6 = v6, .n6 = b};
+        return 0;
 }
 
-static const entry *entries_find(const entries *es, const char *ip) {
-        entry key = {0};
-        if (!parse_addr(ip, key.addr))
-                return NULL;
-        return es->n ? bsearch(&key, es->v, es->n, sizeof(entry), addr_cmp) : NULL;
+static int entry4_cmp(const void *a, const void *b) {
+        uint32_t x = ((const entry4 *)a)->addr, y = ((const entry4 *)b)->addr;
+        return (x > y) - (x < y);
+}
+
+static int entry6_cmp(const void *a, const void *b) {
+        return memcmp(((const entry6 *)a)->addr, ((const entry6 *)b)->addr,
+                      sizeof(((entry6 *)0)->addr));
+}
+
+/* The name index of ip, or -ENOENT. */
+static int entries_find(const entries *es, const char *ip, uint32_t *name) {
+        uint8_t addr[16];
+        if (!parse_addr(ip, addr))
+                return -ENOENT;
+        if (is_v4(addr)) {
+                entry4 key = {.addr = v4_of(addr)};
+                const entry4 *e =
+                        es->n4 ? bsearch(&key, es->v4, es->n4, sizeof(key), entry4_cmp) : NULL;
+                if (!e)
+                        return -ENOENT;
+                *name = e->name;
+                return 0;
+        }
+        entry6 key = {0};
+        memcpy(key.addr, addr, sizeof(key.addr));
+        const entry6 *e = es->n6 ? bsearch(&key, es->v6, es->n6, sizeof(key), entry6_cmp) : NULL;
+        if (!e)
+                return -ENOENT;
+        *name = e->name;
+        return 0;
 }
 
 /* Appends name (owned from here on, freed on failure; NULL is -ENOMEM) to a
@@ -215,21 +288,26 @@ int sv_addrbook_build(const json_t *state, sv_addrbook **out) {
                                 return r;
                 }
         }
-        entries_finish(&ab->workloads);
-        int r = add_services(ab, json_object_get(state, "services"));
+        int r = entries_finish(&ab->workloads);
         if (r < 0)
                 return r;
-        entries_finish(&ab->endpoints);
+        r = add_services(ab, json_object_get(state, "services"));
+        if (r < 0)
+                return r;
+        r = entries_finish(&ab->endpoints);
+        if (r < 0)
+                return r;
         *out = TAKE_PTR(ab);
         return 0;
 }
 
 const char *sv_addrbook_workload(const sv_addrbook *ab, const char *ip) {
-        const entry *e = ab ? entries_find(&ab->workloads, ip) : NULL;
-        return e ? ab->identities[e->name] : "unknown";
+        uint32_t name;
+        return ab && entries_find(&ab->workloads, ip, &name) == 0 ? ab->identities[name]
+                                                                  : "unknown";
 }
 
 const char *sv_addrbook_service(const sv_addrbook *ab, const char *ip) {
-        const entry *e = ab ? entries_find(&ab->endpoints, ip) : NULL;
-        return e ? ab->services[e->name] : "none";
+        uint32_t name;
+        return ab && entries_find(&ab->endpoints, ip, &name) == 0 ? ab->services[name] : "none";
 }

@@ -27,6 +27,8 @@ int sv_labels_from_json(const json_t *obj, sv_labels *out) {
                 *out = l;
                 return 0;
         }
+        if (total > UINT32_MAX)
+                return -E2BIG;
         l.data = malloc(total);
         if (!l.data)
                 return -ENOMEM;

@@ -9,13 +9,17 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 
 typedef struct sv_labels {
         char *data; /* NULL when empty */
-        size_t len;
-        unsigned count;
+        /* 32 bits: 16 bytes, so that a pod's block (objects.h) takes a
+         * smaller allocation class at ~40 bytes of texts (0.16 MB at 10,000
+         * pods). */
+        uint32_t len;
+        uint32_t count;
 } sv_labels;
 
 /* From a JSON object of string values (metadata.labels); NULL or absent is empty. */

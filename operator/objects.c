@@ -105,9 +105,10 @@ int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err) {
             copy_ip(json_string_value(json_object_get(status, "podIP")), ips[0]))
                 n_ips = 1;
         _cleanup_(sv_labels_done) sv_labels labels = {0};
-        if (sv_labels_from_json(json_object_get(json_object_get(obj, "metadata"), "labels"),
-                                &labels) < 0)
-                return -ENOMEM;
+        int r = sv_labels_from_json(json_object_get(json_object_get(obj, "metadata"), "labels"),
+                                    &labels);
+        if (r < 0)
+                return sv_errorf(err, r, SV_CODE_DECODE, "pod labels: %s", strerror(-r));
         const char *shared_ns = shared_text(ns ? ns : ""), *shared_sa = shared_text(sa);
         const char *shared_node = shared_text(node ? node : "");
         /* One block for the struct, its own strings, its addresses and its
