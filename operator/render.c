@@ -43,8 +43,14 @@ typedef struct mset {
         int fam; /* 4 or 6 */
         key_kind kind;
         bool vmap;
-        elem *elems;
+        elem *elems; /* while built (40 bytes an element) */
         size_t n, cap;
+        /* Once finished, as the applied model keeps it until the next apply:
+         * the n keys, all of one length, end to end (4 bytes an IPv4
+         * element), and the verdict maps' chains. NULL: still in elems. */
+        uint8_t *keys;
+        const char **chains;
+        uint8_t key_len;
 } mset;
 
 typedef enum {
@@ -117,8 +123,11 @@ static void rule_done(rule *r) {
 sv_ruleset *sv_ruleset_free(sv_ruleset *rs) {
         if (!rs)
                 return NULL;
-        for (size_t i = 0; i < rs->n_sets; i++)
+        for (size_t i = 0; i < rs->n_sets; i++) {
                 free(rs->sets[i].elems);
+                free(rs->sets[i].keys);
+                free(rs->sets[i].chains);
+        }
         for (size_t i = 0; i < rs->n_chains; i++) {
                 for (size_t j = 0; j < rs->chains[i].n; j++)
                         rule_done(&rs->chains[i].rules[j]);
@@ -190,7 +199,7 @@ static int intern_target(sv_ruleset *rs, const char *name, const char **out) {
 }
 
 static int elem_add(sv_ruleset *rs, mset *s, const void *key, uint32_t len, const char *target) {
-        if (!s || len > KEY_MAX)
+        if (!s || len > KEY_MAX || s->keys) /* a finished set takes no more */
                 return -EINVAL;
         const char *jump = NULL;
         int r = target ? intern_target(rs, target, &jump) : 0;
@@ -217,7 +226,7 @@ static int elem_cmp(const void *a, const void *b) {
 
 /* Sorted, without duplicates (a pod listed twice, an endpoint in two slices). */
 static void set_finish(mset *s) {
-        if (s->n == 0)
+        if (s->n == 0 || s->keys)
                 return;
         qsort(s->elems, s->n, sizeof(elem), elem_cmp);
         size_t w = 1;
@@ -226,12 +235,38 @@ static void set_finish(mset *s) {
                     s->elems[i].key_len != s->elems[w - 1].key_len)
                         s->elems[w++] = s->elems[i];
         s->n = w;
-        /* Kept until the next apply: no room to grow. */
-        elem *fit = reallocarray(s->elems, s->n, sizeof(elem));
-        if (fit) {
-                s->elems = fit;
-                s->cap = s->n;
+        uint8_t len = s->elems[0].key_len;
+        for (size_t i = 1; i < s->n; i++)
+                if (s->elems[i].key_len != len)
+                        return; /* not one kind of key: left as it is */
+        uint8_t *keys = malloc(s->n * len);
+        const char **chains = s->vmap ? calloc(s->n, sizeof(*chains)) : NULL;
+        if (!keys || (s->vmap && !chains)) {
+                free(keys);
+                free(chains);
+                return; /* left as it is */
         }
+        for (size_t i = 0; i < s->n; i++) {
+                memcpy(keys + i * len, s->elems[i].key, len);
+                if (chains)
+                        chains[i] = s->elems[i].chain;
+        }
+        free(s->elems);
+        s->elems = NULL;
+        s->cap = 0;
+        s->keys = keys;
+        s->chains = chains;
+        s->key_len = len;
+}
+
+/* Element i of a finished set (in buf when the set is compact). */
+static const elem *set_elem(const mset *s, size_t i, elem *buf) {
+        if (!s->keys)
+                return &s->elems[i];
+        buf->key_len = s->key_len;
+        memcpy(buf->key, s->keys + i * s->key_len, s->key_len);
+        buf->chain = s->chains ? s->chains[i] : NULL;
+        return buf;
 }
 
 static int chain_add(sv_ruleset *rs, const char *name, chain **out) {
@@ -1325,8 +1360,9 @@ int sv_ruleset_text(const sv_ruleset *rs, char **out) {
                         for (size_t j = 0; e == 0 && j < s->n; j++) {
                                 if (j)
                                         e = sv_strbuf_appends(&sb, ",\n\t\t\t     ");
+                                elem buf;
                                 if (e == 0)
-                                        e = elem_text(&sb, s, &s->elems[j]);
+                                        e = elem_text(&sb, s, set_elem(s, j, &buf));
                         }
                         if (e == 0)
                                 e = sv_strbuf_appends(&sb, " }\n");
@@ -1657,14 +1693,16 @@ static int set_delta(sv_nft_batch *b, const mset *from, const mset *to, bool del
         const mset *mine = del ? from : to, *other = del ? to : from;
         size_t a = 0, c = 0;
         while (a < mine->n && e == 0) {
-                int cmp = c < other->n ? elem_cmp(&mine->elems[a], &other->elems[c]) : -1;
+                elem ma, oc;
+                int cmp = c < other->n ? elem_cmp(set_elem(mine, a, &ma), set_elem(other, c, &oc))
+                                       : -1;
                 if (cmp == 0) {
                         a++;
                         c++;
                 } else if (cmp > 0) {
                         c++;
                 } else {
-                        e = add_elem(ns, mine, &mine->elems[a]);
+                        e = add_elem(ns, mine, set_elem(mine, a, &ma));
                         n++;
                         a++;
                 }
@@ -1691,8 +1729,10 @@ static int full_sync(const sv_ruleset *to, sv_nft_batch *b, sv_render_stats *st,
                 if (!ns)
                         return -ENOMEM;
                 e = sv_nft_batch_set(b, NFT_MSG_NEWSET, NLM_F_CREATE, ns);
-                for (size_t j = 0; e == 0 && j < to->sets[i].n; j++)
-                        e = add_elem(ns, &to->sets[i], &to->sets[i].elems[j]);
+                for (size_t j = 0; e == 0 && j < to->sets[i].n; j++) {
+                        elem buf;
+                        e = add_elem(ns, &to->sets[i], set_elem(&to->sets[i], j, &buf));
+                }
                 if (e == 0 && to->sets[i].n)
                         e = sv_nft_batch_setelems(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, ns);
                 st->elems_added += (unsigned)to->sets[i].n;
