@@ -123,7 +123,7 @@ void sv_compile_cache_invalidate(sv_compile_cache *w) {
         if (!w)
                 return;
         for (size_t i = 0; i < w->n_synth; i++)
-                free(w->synth[i]); /* shallow copies: the strings are the informers' */
+                free(w->synth[i]); /* sv_pod_with_ips copies */
         free(w->synth);
         sv_hashmap_free(w->attached);
         free_lists(w->pods_by_ns);
@@ -222,21 +222,20 @@ static const sv_pod *effective(ctx *x, const sv_pod *p) {
         if (p->n_ips > 0 || !x->w->attached)
                 return p;
         char key[KEY_MAX];
-        snprintf(key, sizeof(key), "%s/%s", p->namespace, p->name);
+        snprintf(key, sizeof(key), "%s/%s", sv_pod_namespace(p), sv_pod_name(p));
         const sv_attachment *a = sv_hashmap_get(x->w->attached, key);
         if (!a || a->n_ips == 0)
                 return p;
-        sv_pod *copy = malloc(sizeof(*copy));
-        if (!copy ||
+        const char *ips[SV_POD_IPS];
+        unsigned n = a->n_ips < SV_POD_IPS ? a->n_ips : SV_POD_IPS;
+        for (unsigned k = 0; k < n; k++)
+                ips[k] = a->ips[k];
+        sv_pod *copy = NULL;
+        if (sv_pod_with_ips(p, ips, n, &copy) < 0 ||
             list_push((void ***)&x->w->synth, &x->w->n_synth, &x->w->cap_synth, copy) < 0) {
                 free(copy);
                 return p;
         }
-        *copy = *p;
-        /* Borrowed: an attachment that changes invalidates the cache first. */
-        for (unsigned k = 0; k < a->n_ips && k < SV_POD_IPS; k++)
-                copy->ips[k] = a->ips[k];
-        copy->n_ips = a->n_ips < SV_POD_IPS ? a->n_ips : SV_POD_IPS;
         return copy;
 }
 
@@ -264,11 +263,11 @@ static int index_pods(ctx *x, sv_informer *inf) {
                 const sv_pod *p = effective(x, item);
                 if (p->n_ips == 0)
                         continue;
-                pod_list *l = sv_hashmap_get(x->w->pods_by_ns, p->namespace);
+                pod_list *l = sv_hashmap_get(x->w->pods_by_ns, sv_pod_namespace(p));
                 if (!l) {
                         if (!(l = calloc(1, sizeof(*l))))
                                 return -ENOMEM;
-                        int r = sv_hashmap_put(x->w->pods_by_ns, p->namespace, l, NULL);
+                        int r = sv_hashmap_put(x->w->pods_by_ns, sv_pod_namespace(p), l, NULL);
                         if (r < 0) {
                                 free(l);
                                 return r;
@@ -329,7 +328,7 @@ static int index_addresses(ctx *x) {
         int r = 0;
         for (size_t i = 0; r >= 0 && i < x->n_indexed; i++)
                 for (unsigned k = 0; r >= 0 && k < x->indexed[i]->n_ips; k++)
-                        r = list_push((void ***)&all, &n, &cap, x->indexed[i]->ips[k]);
+                        r = list_push((void ***)&all, &n, &cap, sv_pod_ip(x->indexed[i], k));
         size_t it = 0;
         const char *key;
         void *item;
@@ -364,7 +363,7 @@ static int index_addresses(ctx *x) {
         w->pod_of = pod_of;
         for (size_t i = 0; i < x->n_indexed; i++)
                 for (unsigned k = 0; k < x->indexed[i]->n_ips; k++) {
-                        const char *ip = x->indexed[i]->ips[k];
+                        const char *ip = sv_pod_ip(x->indexed[i], k);
                         const char **hit = bsearch(&ip, w->ips, u, sizeof(*w->ips), cmp_text);
                         if (hit)
                                 pod_of[hit - w->ips] = x->indexed[i];
@@ -514,7 +513,7 @@ static int service_ips(ctx *x, const char *ns, const char *name, bool with_vips,
                             sv_hashmap_put(seen, pk, (void *)p, NULL) < 0)
                                 continue;
                         for (unsigned k = 0; k < p->n_ips; k++)
-                                push_address(x, out, p->ips[k]);
+                                push_address(x, out, sv_pod_ip(p, k));
                 }
         return 0;
 }
@@ -526,14 +525,15 @@ static void pods_matching(ctx *x, const char *ns, const sv_selector *sel, const 
         pod_list *l = sv_hashmap_get(x->w->pods_by_ns, ns);
         for (size_t i = 0; l && i < l->n; i++) {
                 const sv_pod *p = l->pods[i];
-                if (local_only && strcmp(p->node, x->c->node) != 0)
+                if (local_only && strcmp(sv_pod_node(p), x->c->node) != 0)
                         continue;
-                if (sa && strcmp(p->service_account, sa) != 0)
+                if (sa && strcmp(sv_pod_service_account(p), sa) != 0)
                         continue;
-                if (sel && !sv_selector_matches(sel, &p->labels))
+                sv_labels labels = sv_pod_labels(p);
+                if (sel && !sv_selector_matches(sel, &labels))
                         continue;
                 for (unsigned k = 0; k < p->n_ips; k++)
-                        push_address(x, out, p->ips[k]);
+                        push_address(x, out, sv_pod_ip(p, k));
         }
 }
 
@@ -613,7 +613,7 @@ static void resolve_target_ips(ctx *x, const sv_mesh_object *o, id_list *ips, re
         ips->failed |= all.failed;
         for (size_t i = 0; i < all.n; i++) {
                 const sv_pod *p = x->w->pod_of[all.ids[i]];
-                if (p && strcmp(p->node, x->c->node) == 0)
+                if (p && strcmp(sv_pod_node(p), x->c->node) == 0)
                         id_push(ips, all.ids[i]);
         }
 }
@@ -1041,7 +1041,7 @@ static json_t *compile_services(ctx *x) {
                 json_t *eps = id_list_finish(&ids) < 0 ? NULL : addresses_json(x, ids.ids, ids.n);
                 for (size_t j = 0; j < ids.n; j++) {
                         const sv_pod *p = x->w->pod_of[ids.ids[j]];
-                        if (p && strcmp(p->node, x->c->node) == 0)
+                        if (p && strcmp(sv_pod_node(p), x->c->node) == 0)
                                 json_array_append(local, address_json(x, ids.ids[j]));
                 }
                 json_t *svc = json_pack("{s:O,s:s,s:o,s:o,s:o,s:o}", "namespace",
@@ -1090,7 +1090,7 @@ static json_t *group_identities(ctx *x, sv_hashmap *id_of) {
 /* The pod's identity, "<namespace>/<serviceaccount>" (borrowed). */
 static json_t *identity_of(ctx *x, const sv_pod *p) {
         char id[KEY_MAX];
-        snprintf(id, sizeof(id), "%s/%s", p->namespace, p->service_account);
+        snprintf(id, sizeof(id), "%s/%s", sv_pod_namespace(p), sv_pod_service_account(p));
         return str(x, id);
 }
 
@@ -1108,7 +1108,8 @@ static json_t *compile_identities(ctx *x) {
                         const sv_pod *p = effective(x, sv_informer_get(inf, keys[i]));
                         json_t *id = p->n_ips ? identity_of(x, p) : NULL;
                         for (unsigned k = 0; k < p->n_ips; k++)
-                                if (!id || sv_hashmap_put(id_of, p->ips[k], id, NULL) == -ENOMEM)
+                                if (!id ||
+                                    sv_hashmap_put(id_of, sv_pod_ip(p, k), id, NULL) == -ENOMEM)
                                         return NULL;
                 }
         }
@@ -1131,11 +1132,11 @@ static json_t *compile_local_pods(ctx *x) {
                         continue;
                 json_t *ips = json_array();
                 for (unsigned k = 0; k < p->n_ips; k++)
-                        json_array_append(ips, str(x, p->ips[k]));
+                        json_array_append(ips, str(x, sv_pod_ip(p, k)));
                 if (json_array_append_new(local, json_pack("{s:O,s:s,s:O,s:o}", "namespace",
-                                                           str(x, p->namespace), "name", p->name,
-                                                           "identity", identity_of(x, p), "ips",
-                                                           ips)) < 0) {
+                                                           str(x, sv_pod_namespace(p)), "name",
+                                                           sv_pod_name(p), "identity",
+                                                           identity_of(x, p), "ips", ips)) < 0) {
                         json_decref(local);
                         return NULL;
                 }

@@ -834,7 +834,7 @@ static json_t *agent_handle(op *x, json_t *req) {
         if (compile_and_apply(x) < 0)
                 return refuse("pod %s: the node's state could not be applied", key);
         sv_log(SV_LOG_DEBUG, "pod attached", "pod", key, "chain", a->chain, NULL);
-        return json_pack("{s:b,s:s}", "ok", 1, "serviceAccount", pod->service_account);
+        return json_pack("{s:b,s:s}", "ok", 1, "serviceAccount", sv_pod_service_account(pod));
 }
 
 static void agent_serve(op *x) {

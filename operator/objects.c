@@ -46,36 +46,62 @@ static char *pack(char **at, const char *s) {
         return dst;
 }
 
+/* A pod's text reference: an offset in its block, or this bit and the index
+ * of the shared copy. */
+#define SV_POD_SHARED 0x8000u
+
 /* Namespaces, service accounts and node names, one copy each: at 10,000 pods
  * they are a few hundred texts said 10,000 times (~35 bytes a pod). Kept
  * until sv_pod_texts_free, at most SHARED_TEXTS_MAX of them (a cluster
  * cannot grow this without bound); past that a pod keeps its own copies.
  * Only the main thread makes pods. */
 #define SHARED_TEXTS_MAX 4096
-static sv_hashmap *shared_texts; /* text -> its one copy */
+static sv_hashmap *shared_texts; /* text -> its index + 1 */
+static char *shared_list[SHARED_TEXTS_MAX];
+static size_t n_shared;
 
-/* s's shared copy, or NULL (s is then packed into the pod's block). */
-static const char *shared_text(const char *s) {
+/* The index of s's shared copy, or -1 (s is then packed into the pod's
+ * block). */
+static int shared_text(const char *s) {
         if (!shared_texts && sv_hashmap_new(&shared_texts) < 0)
-                return NULL;
-        const char *copy = sv_hashmap_get(shared_texts, s);
-        if (copy || sv_hashmap_size(shared_texts) >= SHARED_TEXTS_MAX)
-                return copy;
+                return -1;
+        uintptr_t found = (uintptr_t)sv_hashmap_get(shared_texts, s);
+        if (found)
+                return (int)(found - 1);
+        if (n_shared >= SHARED_TEXTS_MAX)
+                return -1;
         char *dup = strdup(s);
-        if (!dup || sv_hashmap_put(shared_texts, s, dup, NULL) < 0) {
+        if (!dup || sv_hashmap_put(shared_texts, s, (void *)(uintptr_t)(n_shared + 1), NULL) < 0) {
                 free(dup);
-                return NULL;
+                return -1;
         }
-        return dup;
+        shared_list[n_shared] = dup;
+        return (int)n_shared++;
 }
 
 void sv_pod_texts_free(void) {
-        shared_texts = sv_hashmap_free_with(shared_texts, free);
+        shared_texts = sv_hashmap_free(shared_texts);
+        for (size_t i = 0; i < n_shared; i++)
+                free(TAKE_PTR(shared_list[i]));
+        n_shared = 0;
 }
 
+const char *sv_pod_text(const sv_pod *p, unsigned which) {
+        uint16_t ref = p->text[which];
+        if (ref & SV_POD_SHARED)
+                return shared_list[ref & ~SV_POD_SHARED];
+        return p->data + ref;
+}
+
+/* Offsets are 15 bits: what precedes the labels in a block fits in 32 KiB
+ * (Kubernetes names are at most 253 bytes). */
+#define POD_TEXTS_MAX (SV_POD_SHARED - 1)
+
 /* Where a pod's text goes: its shared copy, or else packed at *at. */
-static char *pod_text(char **at, const char *shared, const char *s) {
-        return shared ? (char *)shared : pack(at, s);
+static uint16_t pod_text(sv_pod *pod, char **at, int shared, const char *s) {
+        if (shared >= 0)
+                return (uint16_t)(SV_POD_SHARED | (unsigned)shared);
+        return (uint16_t)(pack(at, s) - pod->data);
 }
 
 int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err) {
@@ -109,37 +135,65 @@ int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err) {
                                     &labels);
         if (r < 0)
                 return sv_errorf(err, r, SV_CODE_DECODE, "pod labels: %s", strerror(-r));
-        const char *shared_ns = shared_text(ns ? ns : ""), *shared_sa = shared_text(sa);
-        const char *shared_node = shared_text(node ? node : "");
-        /* One block for the struct, its own strings, its addresses and its
+        int shared_ns = shared_text(ns ? ns : ""), shared_sa = shared_text(sa);
+        int shared_node = shared_text(node ? node : "");
+        /* One block for the head, its own strings, its addresses and its
          * labels: at 10,000 pods, each allocation fewer per pod is 0.15 MB or
          * more, and addresses as texts of their own length rather than
          * 46-byte buffers another 0.6 MB. */
-        size_t strings = strlen(name ? name : "") + 1 + labels.len;
-        if (!shared_ns)
+        size_t strings = strlen(name ? name : "") + 1;
+        if (shared_ns < 0)
                 strings += strlen(ns ? ns : "") + 1;
-        if (!shared_sa)
+        if (shared_sa < 0)
                 strings += strlen(sa) + 1;
-        if (!shared_node)
+        if (shared_node < 0)
                 strings += strlen(node ? node : "") + 1;
         for (unsigned k = 0; k < n_ips; k++)
                 strings += strlen(ips[k]) + 1;
-        sv_pod *pod = calloc(1, sizeof(*pod) + strings);
+        if (strings > POD_TEXTS_MAX)
+                return sv_errorf(err, -E2BIG, SV_CODE_DECODE, "pod texts longer than %u bytes",
+                                 POD_TEXTS_MAX);
+        sv_pod *pod = calloc(1, sizeof(*pod) + strings + labels.len);
         if (!pod)
                 return -ENOMEM;
-        char *at = (char *)(pod + 1);
-        pod->namespace = pod_text(&at, shared_ns, ns);
-        pod->name = pack(&at, name);
-        pod->service_account = pod_text(&at, shared_sa, sa);
-        pod->node = pod_text(&at, shared_node, node);
+        char *at = pod->data;
+        pod->text[SV_POD_NAMESPACE] = pod_text(pod, &at, shared_ns, ns);
+        pod->text[SV_POD_NAME] = pod_text(pod, &at, -1, name);
+        pod->text[SV_POD_SERVICE_ACCOUNT] = pod_text(pod, &at, shared_sa, sa);
+        pod->text[SV_POD_NODE] = pod_text(pod, &at, shared_node, node);
         for (unsigned k = 0; k < n_ips; k++)
-                pod->ips[k] = pack(&at, ips[k]);
-        pod->n_ips = n_ips;
+                pod->ips[k] = (uint16_t)(pack(&at, ips[k]) - pod->data);
+        pod->n_ips = (uint8_t)n_ips;
+        pod->labels_at = (uint16_t)(at - pod->data);
         if (labels.data) {
-                pod->labels = labels;
-                pod->labels.data = memcpy(at, labels.data, labels.len);
+                memcpy(at, labels.data, labels.len);
+                pod->labels_len = labels.len;
+                pod->labels_count = labels.count;
         }
         *out = pod;
+        return 0;
+}
+
+int sv_pod_with_ips(const sv_pod *p, const char *const *ips, unsigned n_ips, sv_pod **out) {
+        if (n_ips > SV_POD_IPS)
+                n_ips = SV_POD_IPS;
+        /* The addresses go before the labels, which end the block. */
+        size_t head = p->labels_at, extra = 0;
+        for (unsigned k = 0; k < n_ips; k++)
+                extra += strlen(ips[k]) + 1;
+        if (head + extra > POD_TEXTS_MAX)
+                return -E2BIG;
+        sv_pod *c = malloc(sizeof(*c) + head + extra + p->labels_len);
+        if (!c)
+                return -ENOMEM;
+        memcpy(c, p, sizeof(*c) + head);
+        char *at = c->data + head;
+        for (unsigned k = 0; k < n_ips; k++)
+                c->ips[k] = (uint16_t)(pack(&at, ips[k]) - c->data);
+        c->n_ips = (uint8_t)n_ips;
+        c->labels_at = (uint16_t)(at - c->data);
+        memcpy(at, p->data + p->labels_at, p->labels_len);
+        *out = c;
         return 0;
 }
 
@@ -156,12 +210,14 @@ static bool labels_equal(const sv_labels *a, const sv_labels *b) {
 
 bool sv_pod_same(const void *old_item, const void *new_item) {
         const sv_pod *a = old_item, *b = new_item;
-        if (!text_equal(a->namespace, b->namespace) || !text_equal(a->name, b->name) ||
-            !text_equal(a->service_account, b->service_account) || !text_equal(a->node, b->node) ||
-            a->n_ips != b->n_ips || !labels_equal(&a->labels, &b->labels))
+        for (unsigned t = 0; t < SV_POD_TEXTS; t++)
+                if (!text_equal(sv_pod_text(a, t), sv_pod_text(b, t)))
+                        return false;
+        sv_labels la = sv_pod_labels(a), lb = sv_pod_labels(b);
+        if (a->n_ips != b->n_ips || !labels_equal(&la, &lb))
                 return false;
         for (unsigned k = 0; k < a->n_ips; k++)
-                if (!text_equal(a->ips[k], b->ips[k]))
+                if (!text_equal(sv_pod_ip(a, k), sv_pod_ip(b, k)))
                         return false;
         return true;
 }

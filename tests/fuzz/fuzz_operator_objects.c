@@ -59,11 +59,13 @@ static void check_ports(const sv_service_port *p, unsigned n) {
 }
 
 static void check_pod(json_t *obj, const sv_pod *p) {
-        check(p->namespace && p->name && p->service_account && p->node);
+        for (unsigned t = 0; t < SV_POD_TEXTS; t++)
+                check(sv_pod_text(p, t) != NULL);
         check(p->n_ips <= SV_POD_IPS);
         for (unsigned i = 0; i < p->n_ips; i++)
-                check_ip(p->ips[i]);
-        check_labels(&p->labels, obj);
+                check_ip(sv_pod_ip(p, i));
+        sv_labels labels = sv_pod_labels(p);
+        check_labels(&labels, obj);
 }
 
 static void check_service(const sv_service *s) {

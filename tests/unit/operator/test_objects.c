@@ -164,10 +164,10 @@ static void namespace_same(void **state) {
 static void pod_texts_are_shared(void **state) {
         sv_pod *a = item_of(sv_pod_transform, pod_base);
         sv_pod *b = item_of(sv_pod_transform, pod_changes[0]); /* same namespace, node, account */
-        assert_ptr_equal(a->namespace, b->namespace);
-        assert_ptr_equal(a->service_account, b->service_account);
-        assert_ptr_equal(a->node, b->node);
-        assert_string_equal(a->namespace, "shop");
+        assert_ptr_equal(sv_pod_namespace(a), sv_pod_namespace(b));
+        assert_ptr_equal(sv_pod_service_account(a), sv_pod_service_account(b));
+        assert_ptr_equal(sv_pod_node(a), sv_pod_node(b));
+        assert_string_equal(sv_pod_namespace(a), "shop");
         sv_pod_free(a);
         sv_pod_free(b);
         /* Past the cap of shared texts, pods keep their own copies. */
@@ -180,18 +180,62 @@ static void pod_texts_are_shared(void **state) {
                 sv_pod *p = item_of(sv_pod_transform, text);
                 char want[32];
                 snprintf(want, sizeof(want), "ns-%d", i);
-                assert_string_equal(p->namespace, want);
+                assert_string_equal(sv_pod_namespace(p), want);
                 snprintf(want, sizeof(want), "sa-%d", i);
-                assert_string_equal(p->service_account, want);
-                assert_string_equal(p->node, "n1");
-                assert_string_equal(p->name, "p");
+                assert_string_equal(sv_pod_service_account(p), want);
+                assert_string_equal(sv_pod_node(p), "n1");
+                assert_string_equal(sv_pod_name(p), "p");
                 sv_pod_free(p);
         }
         sv_pod_texts_free();
 }
 
+/* A pod the CNI plugin attached before its status has addresses: the copy
+ * has the attachment's addresses and everything else of the pod. */
+static void pod_with_other_ips(void **state) {
+        sv_pod *p = item_of(sv_pod_transform,
+                            "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-1\","
+                            "\"labels\":{\"app\":\"web\",\"tier\":\"front\"}},"
+                            "\"spec\":{\"nodeName\":\"n1\"},\"status\":{}}");
+        assert_int_equal(p->n_ips, 0);
+        const char *ips[] = {"10.1.2.3", "fd00::3"};
+        sv_pod *c = NULL;
+        assert_int_equal(sv_pod_with_ips(p, ips, 2, &c), 0);
+        assert_int_equal(c->n_ips, 2);
+        assert_string_equal(sv_pod_ip(c, 0), "10.1.2.3");
+        assert_string_equal(sv_pod_ip(c, 1), "fd00::3");
+        assert_string_equal(sv_pod_name(c), "web-1");
+        assert_string_equal(sv_pod_namespace(c), "shop");
+        assert_string_equal(sv_pod_service_account(c), "default");
+        sv_labels l = sv_pod_labels(c);
+        assert_int_equal(l.count, 2);
+        assert_string_equal(sv_labels_get(&l, "tier"), "front");
+        assert_false(sv_pod_same(p, c));
+        sv_pod_free(c);
+        sv_pod_free(p);
+        sv_pod_texts_free();
+}
+
+/* Texts past what 15-bit offsets reach are refused, not truncated. */
+static void pod_too_long_is_refused(void **state) {
+        char name[40000];
+        memset(name, 'a', sizeof(name) - 1);
+        name[sizeof(name) - 1] = '\0';
+        _cleanup_json_ json_t *obj =
+                json_pack("{s:{s:s,s:s}}", "metadata", "namespace", "shop", "name", name);
+        assert_non_null(obj);
+        void *item = NULL;
+        sv_error err = SV_ERROR_INIT;
+        assert_int_equal(sv_pod_transform(NULL, obj, &item, &err), -E2BIG);
+        assert_null(item);
+        assert_non_null(strstr(err.message, "longer"));
+        sv_pod_texts_free();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(pod_with_other_ips),
+                cmocka_unit_test(pod_too_long_is_refused),
                 cmocka_unit_test(pod_status_noise_is_same),
                 cmocka_unit_test(pod_changes_are_not_same),
                 cmocka_unit_test(service_same),
