@@ -15,6 +15,7 @@ typedef struct slot {
 } slot;
 
 #define HASH_PREFIX sizeof(uint32_t)
+_Static_assert(HASH_PREFIX == SV_HASHMAP_KEY_ROOM, "the room before a borrowed key holds the hash");
 
 static uint32_t key_hash(const char *key) {
         uint32_t h;
@@ -43,7 +44,23 @@ struct sv_hashmap {
         size_t cap; /* a power of two */
         size_t size;
         uint64_t seed;
+        bool borrowing; /* keys are the caller's (sv_hashmap_new_borrowing) */
 };
+
+/* The key to keep for key (len bytes, hash h): a copy, or key itself with h
+ * in the room before it. */
+static char *key_take(const sv_hashmap *m, const char *key, size_t len, uint32_t h) {
+        if (!m->borrowing)
+                return key_new(key, len, h);
+        char *k = (char *)key;
+        memcpy(k - HASH_PREFIX, &h, sizeof(h));
+        return k;
+}
+
+static void key_drop(const sv_hashmap *m, char *key) {
+        if (!m->borrowing)
+                key_free(key);
+}
 
 #define MIN_CAP 16
 
@@ -118,6 +135,16 @@ int sv_hashmap_new(sv_hashmap **out) {
         return 0;
 }
 
+int sv_hashmap_new_borrowing(sv_hashmap **out) {
+        sv_hashmap *m = NULL;
+        int r = sv_hashmap_new(&m);
+        if (r < 0)
+                return r;
+        m->borrowing = true;
+        *out = m;
+        return 0;
+}
+
 sv_hashmap *sv_hashmap_free(sv_hashmap *map) {
         return sv_hashmap_free_with(map, NULL);
 }
@@ -128,7 +155,7 @@ sv_hashmap *sv_hashmap_free_with(sv_hashmap *map, void (*free_value)(void *)) {
         for (size_t i = 0; i < map->cap; i++) {
                 if (free_value && map->slots[i].key)
                         free_value(map->slots[i].value);
-                key_free(map->slots[i].key);
+                key_drop(map, map->slots[i].key);
         }
         free(map->slots);
         free(map);
@@ -163,22 +190,22 @@ int sv_hashmap_put(sv_hashmap *map, const char *key, void *value, void **old_val
                 if (old_value)
                         *old_value = map->slots[idx].value;
                 map->slots[idx].value = value;
+                if (map->borrowing)
+                        map->slots[idx].key = key_take(map, key, (size_t)len, h);
                 return 1;
         }
         if (map->size >= SV_HASHMAP_MAX_ENTRIES)
                 return -ENOSPC;
 
-        char *copy = key_new(key, (size_t)len, h);
-        if (!copy)
-                return -ENOMEM;
         if ((map->size + 1) * 4 > map->cap * 3) {
                 int r = resize(map, map->cap * 2);
-                if (r < 0) {
-                        key_free(copy);
+                if (r < 0)
                         return r;
-                }
                 (void)find(map, key, (size_t)len, h, &idx);
         }
+        char *copy = key_take(map, key, (size_t)len, h);
+        if (!copy)
+                return -ENOMEM; /* the map grew, but holds the same entries */
         map->slots[idx] = (slot){.key = copy, .value = value};
         map->size++;
         if (old_value)
@@ -195,7 +222,7 @@ int sv_hashmap_remove(sv_hashmap *map, const char *key, void **old_value) {
                 return -ENOENT;
         if (old_value)
                 *old_value = map->slots[i].value;
-        key_free(map->slots[i].key);
+        key_drop(map, map->slots[i].key);
 
         /* Backward-shift deletion instead of tombstones: later entries of the
          * probe run move up unless that would put them before their home

@@ -21,6 +21,15 @@ typedef struct sv_hashmap sv_hashmap;
 
 int sv_hashmap_new(sv_hashmap **out);
 
+/* A map whose keys belong to its values (a cache entry that carries its own
+ * name), for one allocation per entry instead of two: sv_hashmap_put takes
+ * the key as it is, without a copy. The key must stay unchanged while it is
+ * in the map and have SV_HASHMAP_KEY_ROOM writable bytes before it, where
+ * the map keeps its hash; a put that replaces an entry installs the new key
+ * (the old one may then be freed); the map never frees keys. */
+#define SV_HASHMAP_KEY_ROOM 4
+int sv_hashmap_new_borrowing(sv_hashmap **out);
+
 /* Frees the map and its keys, not the values. Accepts NULL; returns NULL. */
 sv_hashmap *sv_hashmap_free(sv_hashmap *map);
 /* Frees map and, with free_value, each of its values. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "kube/informer.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,21 @@
 #define PATH_MAX_LEN 4096
 
 /* One allocation per cached object, its resourceVersion inline. */
+/* One allocation per object: the cache's key is the entry's own text
+ * (sv_hashmap_new_borrowing), its resourceVersion after it. */
 struct entry {
         void *item;
         uint32_t epoch;
-        char rv[];
+        uint32_t key_room; /* the map's, before the key: its hash */
+        char text[];       /* "namespace/name" NUL resourceVersion NUL */
 };
+_Static_assert(offsetof(struct entry, text) - offsetof(struct entry, key_room) ==
+                       SV_HASHMAP_KEY_ROOM,
+               "the map's room is right before the key");
+
+static const char *entry_rv(const struct entry *e) {
+        return e->text + strlen(e->text) + 1;
+}
 
 struct sv_informer {
         sv_kube_client *client;
@@ -102,7 +113,7 @@ int sv_informer_new(sv_kube_client *client, const sv_informer_config *cfg,
                 return -ENOMEM;
         if (cfg->label_selector && sv_kube_escape(cfg->label_selector, &inf->label_selector) < 0)
                 return -ENOMEM;
-        int r = sv_hashmap_new(&inf->cache);
+        int r = sv_hashmap_new_borrowing(&inf->cache);
         if (r < 0)
                 return r;
         *out = TAKE_PTR(inf);
@@ -178,7 +189,7 @@ static int upsert(sv_informer *inf, json_t *object, sv_error *err) {
                                  inf->name);
         const char *rv = sv_meta_string(object, "resourceVersion");
         struct entry *old = sv_hashmap_get(inf->cache, key);
-        if (old && rv && strcmp(old->rv, rv) == 0) {
+        if (old && rv && strcmp(entry_rv(old), rv) == 0) {
                 old->epoch = inf->epoch;
                 return 0;
         }
@@ -193,8 +204,8 @@ static int upsert(sv_informer *inf, json_t *object, sv_error *err) {
                 inf->ops.free_item(item);
                 item = old->item;
         }
-        size_t rv_len = strlen(rv ? rv : "");
-        struct entry *e = malloc(sizeof(*e) + rv_len + 1);
+        size_t key_len = strlen(key), rv_len = strlen(rv ? rv : "");
+        struct entry *e = malloc(sizeof(*e) + key_len + 1 + rv_len + 1);
         if (!e) {
                 if (!same)
                         inf->ops.free_item(item);
@@ -202,9 +213,10 @@ static int upsert(sv_informer *inf, json_t *object, sv_error *err) {
         }
         e->item = item;
         e->epoch = inf->epoch;
-        memcpy(e->rv, rv ? rv : "", rv_len + 1);
+        memcpy(e->text, key, key_len + 1);
+        memcpy(e->text + key_len + 1, rv ? rv : "", rv_len + 1);
         void *prev = NULL;
-        r = sv_hashmap_put(inf->cache, key, e, &prev);
+        r = sv_hashmap_put(inf->cache, e->text, e, &prev);
         if (r < 0) {
                 if (!same)
                         inf->ops.free_item(item);

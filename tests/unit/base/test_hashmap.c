@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../cmocka-prelude.h"
@@ -258,9 +259,69 @@ static void free_with_frees_each_value(void **state) {
         assert_null(sv_hashmap_free_with(NULL, count_free));
 }
 
+/* A borrowing map keeps the caller's key itself: a replacement installs the
+ * new key (the old one is freed by the caller, and lookups still work), and
+ * neither removal nor the map's end frees a key (ASan would see it). */
+typedef struct named {
+        int value;
+        unsigned room; /* SV_HASHMAP_KEY_ROOM bytes before the key */
+        char key[];
+} named;
+
+static named *named_new(const char *key, int value) {
+        named *n = malloc(sizeof(*n) + strlen(key) + 1);
+        assert_non_null(n);
+        n->value = value;
+        memcpy(n->key, key, strlen(key) + 1);
+        return n;
+}
+
+static void borrowed_keys(void **state) {
+        sv_hashmap *m = NULL;
+        assert_int_equal(sv_hashmap_new_borrowing(&m), 0);
+        named *all[300];
+        char key[32];
+        for (int i = 0; i < 300; i++) {
+                snprintf(key, sizeof(key), "ns/pod-%d", i);
+                all[i] = named_new(key, i);
+                assert_int_equal(sv_hashmap_put(m, all[i]->key, all[i], NULL), 0);
+        }
+        /* Replaced: the old entry goes, the new key is the map's. */
+        named *again = named_new("ns/pod-7", 1007), *old = NULL;
+        assert_int_equal(sv_hashmap_put(m, again->key, again, (void **)&old), 1);
+        assert_ptr_equal(old, all[7]);
+        free(old);
+        all[7] = again;
+        assert_int_equal(((named *)sv_hashmap_get(m, "ns/pod-7"))->value, 1007);
+        size_t it = 0;
+        const char *k;
+        bool seen = false;
+        while (sv_hashmap_next(m, &it, &k, NULL))
+                seen |= k == again->key;
+        assert_true(seen);
+        /* Removals shift later entries back by their hashes, kept in the
+         * room before each key. */
+        for (int i = 0; i < 300; i += 2) {
+                snprintf(key, sizeof(key), "ns/pod-%d", i);
+                assert_int_equal(sv_hashmap_remove(m, key, NULL), 0);
+                free(TAKE_PTR(all[i]));
+        }
+        for (int i = 1; i < 300; i += 2) {
+                snprintf(key, sizeof(key), "ns/pod-%d", i);
+                named *n = sv_hashmap_get(m, key);
+                assert_non_null(n);
+                assert_int_equal(n->value, i == 7 ? 1007 : i);
+        }
+        assert_int_equal(sv_hashmap_size(m), 150);
+        sv_hashmap_free(m);
+        for (int i = 0; i < 300; i++)
+                free(all[i]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(put_get_replace_remove),
+                cmocka_unit_test(borrowed_keys),
                 cmocka_unit_test(keys_are_copied),
                 cmocka_unit_test(edge_keys_and_null),
                 cmocka_unit_test(hundred_thousand),
