@@ -51,6 +51,7 @@ struct sv_addrbook {
         size_t n_services;
         entries workloads; /* address -> identity */
         entries endpoints; /* address -> Service */
+        entries local;     /* addresses of this node's pods (names unused) */
 };
 
 sv_addrbook *sv_addrbook_free(sv_addrbook *ab) {
@@ -62,8 +63,9 @@ sv_addrbook *sv_addrbook_free(sv_addrbook *ab) {
                 free(ab->services[i]);
         free(ab->identities);
         free(ab->services);
-        for (int i = 0; i < 2; i++) {
-                entries *es = i ? &ab->endpoints : &ab->workloads;
+        entries *all[] = {&ab->workloads, &ab->endpoints, &ab->local};
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+                entries *es = all[i];
                 free(es->v);
                 free(es->v4);
                 free(es->v6);
@@ -297,6 +299,18 @@ int sv_addrbook_build(const json_t *state, sv_addrbook **out) {
         r = entries_finish(&ab->endpoints);
         if (r < 0)
                 return r;
+        json_t *lp;
+        json_array_foreach (json_object_get(state, "localPods"), i, lp) {
+                size_t j;
+                json_array_foreach (json_object_get(lp, "ips"), j, ip) {
+                        if (json_is_string(ip) &&
+                            (r = entries_add(&ab->local, json_string_value(ip), 0, 0)) < 0)
+                                return r;
+                }
+        }
+        r = entries_finish(&ab->local);
+        if (r < 0)
+                return r;
         *out = TAKE_PTR(ab);
         return 0;
 }
@@ -310,4 +324,9 @@ const char *sv_addrbook_workload(const sv_addrbook *ab, const char *ip) {
 const char *sv_addrbook_service(const sv_addrbook *ab, const char *ip) {
         uint32_t name;
         return ab && entries_find(&ab->endpoints, ip, &name) == 0 ? ab->services[name] : "none";
+}
+
+bool sv_addrbook_is_local(const sv_addrbook *ab, const char *ip) {
+        uint32_t name;
+        return ab && entries_find(&ab->local, ip, &name) == 0;
 }

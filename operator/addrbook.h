@@ -6,6 +6,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "base/macro.h"
 
@@ -21,3 +22,6 @@ const char *sv_addrbook_workload(const sv_addrbook *ab, const char *ip);
  * or, for an endpoint, the Service with the fewest endpoints that lists it
  * (the most specific: a split's backend rather than its root); else "none". */
 const char *sv_addrbook_service(const sv_addrbook *ab, const char *ip);
+/* Whether ip is an address of one of this node's pods (the state's
+ * localPods). */
+bool sv_addrbook_is_local(const sv_addrbook *ab, const char *ip);

@@ -107,6 +107,21 @@ static int list_push(void ***items, size_t *n, size_t *cap, const void *item) {
         return 0;
 }
 
+/* The lists are kept until the world changes: no room to grow (most
+ * Services have one EndpointSlice, in a table of 8). */
+static void trim_lists(sv_hashmap *m) {
+        size_t it = 0;
+        void *v;
+        while (sv_hashmap_next(m, &it, NULL, &v)) {
+                pod_list *l = v; /* pod_list and slice_list share a layout */
+                const sv_pod **fit = l->n ? realloc(l->pods, l->n * sizeof(*fit)) : NULL;
+                if (fit) {
+                        l->pods = fit;
+                        l->cap = l->n;
+                }
+        }
+}
+
 static void free_lists(sv_hashmap *m) {
         size_t it = 0;
         const char *k;
@@ -1198,6 +1213,8 @@ static int build_world(ctx *x) {
                 return r;
         free(TAKE_PTR(x->indexed));
         x->n_indexed = x->cap_indexed = 0;
+        trim_lists(w->pods_by_ns);
+        trim_lists(w->slices_by_service);
         w->built = true;
         return 0;
 }

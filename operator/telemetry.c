@@ -27,7 +27,6 @@ struct sv_telemetry {
         sv_ct_events *ct_events; /* conntrack destroy events */
         sv_flow_agg *flows;
         sv_addrbook *book;
-        sv_hashmap *local;   /* addresses of the node's pods: the clients we count */
         sv_hashmap *denials; /* "dir\tsrc\tdst" -> sv_metric */
         sv_metric *denials_other[2];
         sv_metric *lost, *ct_overruns, *ct_vanished;
@@ -63,7 +62,7 @@ static int open_sockets(void *userdata) {
  * server's node sees the same connection and leaves it to the client's. */
 static int flow_names(const sv_flow *f, char *source, char *destination, void *userdata) {
         const sv_telemetry *t = userdata;
-        if (!t->local || !sv_hashmap_get(t->local, f->src))
+        if (!sv_addrbook_is_local(t->book, f->src))
                 return -ENOENT;
         snprintf(source, SV_FLOW_NAME_MAX, "%s", sv_addrbook_workload(t->book, f->src));
         snprintf(destination, SV_FLOW_NAME_MAX, "%s", sv_addrbook_service(t->book, f->dst));
@@ -146,7 +145,6 @@ sv_telemetry *sv_telemetry_free(sv_telemetry *t) {
         sv_nft_ctx_close(t->nft);
         sv_flow_agg_free(t->flows);
         sv_addrbook_free(t->book);
-        sv_hashmap_free(t->local);
         sv_hashmap_free(t->denials); /* the metrics belong to the registry */
         free(t);
         return NULL;
@@ -265,41 +263,12 @@ int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err) {
         return t->flows_due;
 }
 
-/* The addresses of the node's pods (the state's localPods): the clients whose
- * connections count here. */
-static int local_addresses(const json_t *state, sv_hashmap **out) {
-        _cleanup_(sv_hashmap_freep) sv_hashmap *local = NULL;
-        int r = sv_hashmap_new(&local);
-        if (r < 0)
-                return r;
-        size_t i, j;
-        json_t *lp, *ip;
-        json_array_foreach (json_object_get(state, "localPods"), i, lp) {
-                json_array_foreach (json_object_get(lp, "ips"), j, ip) {
-                        if (!json_is_string(ip))
-                                continue;
-                        r = sv_hashmap_put(local, json_string_value(ip), (void *)state, NULL);
-                        if (r < 0 && r != -EINVAL)
-                                return r;
-                }
-        }
-        *out = TAKE_PTR(local);
-        return 0;
-}
-
 int sv_telemetry_set_state(sv_telemetry *t, const json_t *state) {
         sv_addrbook *book = NULL;
         int r = sv_addrbook_build(state, &book);
         if (r < 0)
                 return r;
-        _cleanup_(sv_hashmap_freep) sv_hashmap *local = NULL;
-        if (t->flows && (r = local_addresses(state, &local)) < 0) {
-                sv_addrbook_free(book);
-                return r;
-        }
         sv_addrbook_free(t->book);
         t->book = book;
-        sv_hashmap_free(t->local);
-        t->local = TAKE_PTR(local);
         return 0;
 }

@@ -64,8 +64,27 @@ static void address_forms(void **s) {
         sv_addrbook_free(ab);
 }
 
+/* The node's own pods (localPods): the clients whose connections telemetry
+ * counts on this node. */
+static void local_pods(void **s) {
+        const char *text =
+                "{\"identities\": {\"prod/web\": [\"10.0.0.2\", \"10.0.0.5\", \"fd00::5\"]},"
+                " \"localPods\": [{\"namespace\": \"prod\", \"name\": \"web-1\","
+                "   \"ips\": [\"10.0.0.5\", \"fd00::5\"]},"
+                "  {\"namespace\": \"prod\", \"name\": \"odd\", \"ips\": [\"nope\", 7]}]}";
+        sv_addrbook *ab = book_of(text);
+        assert_true(sv_addrbook_is_local(ab, "10.0.0.5"));
+        assert_true(sv_addrbook_is_local(ab, "FD00:0::5"));
+        assert_false(sv_addrbook_is_local(ab, "10.0.0.2")); /* a pod of another node */
+        assert_false(sv_addrbook_is_local(ab, "nope"));
+        assert_false(sv_addrbook_is_local(ab, NULL));
+        assert_false(sv_addrbook_is_local(NULL, "10.0.0.5"));
+        sv_addrbook_free(ab);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {cmocka_unit_test(lookups),
-                                           cmocka_unit_test(address_forms)};
+                                           cmocka_unit_test(address_forms),
+                                           cmocka_unit_test(local_pods)};
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
