@@ -384,7 +384,7 @@ static bool report_stored(op *x) {
         snprintf(key, sizeof(key), "%s/%s", x->o.namespace, sv_report_name(x->report));
         const sv_node_report *mine = sv_informer_get(x->inf[INF_REPORTS], key);
         return mine && mine->has_report &&
-               json_equal(mine->programmed, sv_report_programmed(x->report)) &&
+               sv_genmap_equals_json(&mine->programmed, sv_report_programmed(x->report)) &&
                json_equal(mine->failed, sv_report_failed(x->report));
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/hashmap.h"
+#include "json/json.h"
 #include "kube/informer.h"
 #include "operator/memory.h"
 #include "operator/report.h"
@@ -512,7 +513,7 @@ void sv_node_report_free(void *p) {
                 return;
         free(r->node);
         free(r->renew_time);
-        json_decref(r->programmed);
+        sv_genmap_done(&r->programmed);
         json_decref(r->failed);
         free(r);
 }
@@ -542,9 +543,10 @@ int sv_node_report_transform(void *ud, json_t *obj, void **out, sv_error *err) {
         r->has_report =
                 json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
                                 SV_REPORT_PROGRAMMED) != NULL;
-        r->programmed = annotation_json(obj, SV_REPORT_PROGRAMMED);
+        _cleanup_json_ json_t *programmed = annotation_json(obj, SV_REPORT_PROGRAMMED);
         r->failed = annotation_json(obj, SV_REPORT_FAILED);
-        if (!r->node || !r->renew_time || !r->programmed || !r->failed) {
+        if (!r->node || !r->renew_time || !programmed || !r->failed ||
+            sv_genmap_from_json(programmed, &r->programmed) < 0) {
                 sv_node_report_free(r);
                 return -ENOMEM;
         }

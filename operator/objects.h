@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "operator/genmap.h"
 #include "operator/labels.h"
 #include "operator/textpack.h"
 
@@ -115,10 +116,10 @@ typedef struct sv_mesh_object {
  * 7 Dec 2026, both. */
 typedef struct sv_node_report {
         char *node;
-        char *renew_time;   /* "" when the Lease has none */
-        bool has_report;    /* the Lease carries the programmed annotation */
-        json_t *programmed; /* {"uid": generation} */
-        json_t *failed;     /* {"uid": "message"} */
+        char *renew_time;     /* "" when the Lease has none */
+        bool has_report;      /* the Lease carries the programmed annotation */
+        sv_genmap programmed; /* {"uid": generation} */
+        json_t *failed;       /* {"uid": "message"} */
 } sv_node_report;
 
 int sv_pod_transform(void *ud, json_t *obj, void **out, sv_error *err);

@@ -77,15 +77,28 @@ void sv_status_observe_reports(sv_status_writer *w, sv_informer *reports, int64_
         }
 }
 
+static void count_failed(sv_rollout *ro, const json_t *failed, const char *uid) {
+        const char *f = json_string_value(json_object_get(failed, uid));
+        if (f && !ro->failed)
+                ro->failed = f;
+}
+
 static void count(sv_rollout *ro, const json_t *programmed, const json_t *failed, const char *uid,
                   int64_t generation) {
         ro->nodes++;
         json_t *g = json_object_get(programmed, uid);
         if (json_is_integer(g) && json_integer_value(g) == generation)
                 ro->programmed++;
-        const char *f = json_string_value(json_object_get(failed, uid));
-        if (f && !ro->failed)
-                ro->failed = f;
+        count_failed(ro, failed, uid);
+}
+
+static void count_report(sv_rollout *ro, const sv_node_report *r, const char *uid,
+                         int64_t generation) {
+        ro->nodes++;
+        int64_t g;
+        if (sv_genmap_get(&r->programmed, uid, &g) && g == generation)
+                ro->programmed++;
+        count_failed(ro, r->failed, uid);
 }
 
 sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const char *uid,
@@ -105,7 +118,7 @@ sv_rollout sv_status_rollout(sv_status_writer *w, sv_informer *reports, const ch
                 const struct seen *s = sv_hashmap_get(w->seen, r->node);
                 if (!s || w->now_ms - s->changed_ms > REPORT_LIVE_MS)
                         continue;
-                count(&ro, r->programmed, r->failed, uid, generation);
+                count_report(&ro, r, uid, generation);
         }
         return ro;
 }

@@ -15,6 +15,7 @@
 #include "kube/informer.h"
 #include "operator/labels.h"
 #include "operator/objects.h"
+#include "operator/report.h"
 #include "operator/status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -162,12 +163,13 @@ static void walk(struct walk *w, const json_t *j, int depth) {
 
 /* A rollout from one node's report on object o, and the status it yields. */
 static void status_of(const sv_mesh_object *o, const sv_node_report *rep, json_t *root) {
-        json_t *g = json_object_get(rep->programmed, o->uid);
+        int64_t g = 0;
+        bool has = sv_genmap_get(&rep->programmed, o->uid, &g);
         sv_rollout ro = {
                 .nodes = rep->node[0] ? 1 : 0,
                 .failed = json_string_value(json_object_get(rep->failed, o->uid)),
         };
-        ro.programmed = ro.nodes && json_is_integer(g) && json_integer_value(g) == o->generation;
+        ro.programmed = ro.nodes && has && g == o->generation;
         json_t *verdict = json_object_get(root, "verdict");
         json_t *st = sv_status_desired(o, json_is_object(verdict) ? verdict : NULL, &ro);
         check(st != NULL);
@@ -258,8 +260,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         out = NULL;
         if (sv_node_report_transform(NULL, root, &out, &e) == 0) {
                 rep = out;
-                check(rep->node && rep->renew_time && json_is_object(rep->programmed) &&
-                      json_is_object(rep->failed));
+                check(rep->node && rep->renew_time && json_is_object(rep->failed));
+                /* What the table holds is what the annotation said. */
+                json_t *ann = json_object_get(json_object_get(root, "metadata"), "annotations");
+                json_t *prog = json_loads(
+                        json_string_value(json_object_get(ann, SV_REPORT_PROGRAMMED)) ?: "{}",
+                        JSON_REJECT_DUPLICATES, NULL);
+                if (json_is_object(prog))
+                        check(sv_genmap_equals_json(&rep->programmed, prog));
+                json_decref(prog);
         }
         /* ServicePolicy, and its status with the report as the one node's */
         out = NULL;
