@@ -146,6 +146,7 @@ static int apply_nftables(sv_backend *b, const json_t *state, sv_error *err) {
                                  strerror(-r), b->failed_index, b->failed_type);
         }
         sv_ruleset_free(b->applied);
+        sv_ruleset_forget_rules(next);
         b->applied = TAKE_PTR(next);
         b->stats.last = st;
         b->stats.render_us = t1 - t0;

@@ -1348,6 +1348,17 @@ static const char *hook_name(uint32_t hook) {
         }
 }
 
+void sv_ruleset_forget_rules(sv_ruleset *rs) {
+        for (size_t i = 0; rs && i < rs->n_chains; i++) {
+                chain *c = &rs->chains[i];
+                for (size_t j = 0; j < c->n; j++)
+                        rule_done(&c->rules[j]);
+                free(c->rules);
+                c->rules = NULL;
+                c->n = c->cap = 0;
+        }
+}
+
 int sv_ruleset_text(const sv_ruleset *rs, char **out) {
         sv_strbuf sb = SV_STRBUF_INIT(TEXT_MAX);
         int e = sv_strbuf_appends(&sb, "table inet " SV_RENDER_TABLE " {\n");
@@ -1377,8 +1388,13 @@ int sv_ruleset_text(const sv_ruleset *rs, char **out) {
                         e = sv_strbuf_appendf(&sb,
                                               "\t\ttype %s hook %s priority %d; policy accept;\n",
                                               c->type, hook_name(c->hook), c->prio);
-                for (size_t j = 0; e == 0 && j < c->n; j++)
-                        e = sv_strbuf_appendf(&sb, "\t\t%s\n", c->rules[j].text);
+                /* The chain's text is its rules, one per line. */
+                for (const char *l = c->text; e == 0 && l && *l;) {
+                        const char *nl = strchr(l, '\n');
+                        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+                        e = sv_strbuf_appendf(&sb, "\t\t%.*s\n", (int)len, l);
+                        l += len + (nl ? 1 : 0);
+                }
                 if (e == 0)
                         e = sv_strbuf_appends(&sb, "\t}\n");
         }

@@ -97,6 +97,45 @@ static void test_unchanged_state_is_no_transaction(void **s) {
         json_decref(state);
 }
 
+/* The applied model without its rules (what the backend keeps): the same
+ * text, and a diff from it to the same state, or to one with a changed
+ * chain, is what it was from the full model. */
+static void test_forgotten_rules_diff_the_same(void **s) {
+        sv_render_config cfg;
+        json_t *state = load("default-deny", &cfg);
+        sv_ruleset *full = render(state, &cfg), *kept = render(state, &cfg);
+        sv_ruleset_forget_rules(kept);
+        char *want = NULL, *got = NULL;
+        assert_int_equal(sv_ruleset_text(full, &want), 0);
+        assert_int_equal(sv_ruleset_text(kept, &got), 0);
+        assert_string_equal(got, want);
+        free(want);
+        free(got);
+        sv_ruleset *same = render(state, &cfg);
+        unsigned n;
+        sv_render_stats st = diff(kept, same, &n);
+        assert_int_equal(n, 0);
+        assert_false(st.full);
+        /* Another default verdict changes chains: both diffs flush and
+         * refill the same ones. */
+        sv_render_config deny_off = cfg;
+        deny_off.default_deny = !cfg.default_deny;
+        sv_ruleset *changed = render(state, &deny_off);
+        unsigned n_full, n_kept;
+        sv_render_stats from_full = diff(full, changed, &n_full),
+                        from_kept = diff(kept, changed, &n_kept);
+        assert_true(from_full.chains_changed + from_full.chains_added > 0);
+        assert_int_equal(from_kept.chains_changed, from_full.chains_changed);
+        assert_int_equal(from_kept.chains_added, from_full.chains_added);
+        assert_int_equal(from_kept.chains_removed, from_full.chains_removed);
+        assert_int_equal(n_kept, n_full);
+        sv_ruleset_free(full);
+        sv_ruleset_free(kept);
+        sv_ruleset_free(same);
+        sv_ruleset_free(changed);
+        json_decref(state);
+}
+
 /* A new pod that existing policies select: set and map elements only. */
 static void test_pod_churn_touches_only_elements(void **s) {
         sv_render_config cfg;
@@ -160,6 +199,7 @@ int main(void) {
                 cmocka_unit_test(test_golden_default_deny),
                 cmocka_unit_test(test_golden_dual_stack),
                 cmocka_unit_test(test_unchanged_state_is_no_transaction),
+                cmocka_unit_test(test_forgotten_rules_diff_the_same),
                 cmocka_unit_test(test_pod_churn_touches_only_elements),
                 cmocka_unit_test(test_split_shares),
         };
