@@ -180,9 +180,9 @@ sv_compile_cache *sv_compile_cache_free(sv_compile_cache *w) {
         return NULL;
 }
 
-/* The shared JSON string of text (borrowed from the cache), or NULL when
- * memory ran out (appending NULL fails, as appending a failed json_string
- * did). */
+/* The shared JSON string of text (borrowed from this compile's map), or NULL
+ * when memory ran out (appending NULL fails, as appending a failed
+ * json_string did). */
 static json_t *str(ctx *x, const char *text) {
         json_t *j = sv_hashmap_get(x->strings, text);
         if (j)
@@ -1010,8 +1010,10 @@ static bool split_conflicts(ctx *x, const sv_mesh_object *o, const sv_mesh_objec
         return false;
 }
 
-/* A Service port as JSON, shared (borrowed from the cache) by every Service
- * with the same port: most have one of a few shapes (http/TCP/80->8080). */
+/* A Service port as JSON, shared (borrowed from this compile's map) by every
+ * Service with the same port: most have one of a few shapes
+ * (http/TCP/80->8080). Not kept past the compile (the Services part is kept
+ * packed), so made in the JSON arena. */
 static json_t *port_of(ctx *x, const sv_service_port *p) {
         char key[KEY_MAX];
         /* \x01 keeps these keys apart from the interned texts (IPs, names). */
@@ -1020,7 +1022,6 @@ static json_t *port_of(ctx *x, const sv_service_port *p) {
         json_t *j = sv_hashmap_get(x->strings, key);
         if (j)
                 return j;
-        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
         j = p->target_port_name
                     ? json_pack("{s:s,s:s,s:i,s:s}", "name", p->name, "protocol", p->protocol,
                                 "port", p->port, "targetPort", p->target_port_name)
