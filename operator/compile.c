@@ -86,8 +86,8 @@ typedef struct ctx {
          * and object of the state that holds it. An IP is in the identities,
          * the endpoints and any number of peer sets (a namespaceSelector peer
          * of 10 namespaces' policies: 10 copies of 5,000 IPs), at ~70 bytes
-         * a copy. The peer sets the cache keeps hold their strings; the map
-         * itself (~0.5 MB at 10,000 pods) is not kept. */
+         * a copy. Nothing of it outlives the compile (peer sets are kept as
+         * address indexes). */
         sv_hashmap *strings;
         json_t **ip_strings;    /* by address: its JSON string, made at its first use */
         const sv_pod **indexed; /* the pods indexed, in order (while the world is built) */

@@ -518,10 +518,11 @@ void sv_node_report_free(void *p) {
         free(r);
 }
 
-/* Annotations hold JSON text; anything unreadable counts as an empty report. */
-/* Kept with the report until its node's next one (see operator/memory.h). */
-static json_t *annotation_json(json_t *obj, const char *key) {
-        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(true);
+/* Annotations hold JSON text; anything unreadable counts as an empty report.
+ * With keep, kept with the report until its node's next one (see
+ * operator/memory.h). */
+static json_t *annotation_json(json_t *obj, const char *key, bool keep) {
+        _cleanup_(sv_memory_json_restore) bool prev = sv_memory_json_keep(keep);
         json_t *ann = json_object_get(json_object_get(obj, "metadata"), "annotations");
         const char *text = json_string_value(json_object_get(ann, key));
         json_t *j = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
@@ -543,8 +544,9 @@ int sv_node_report_transform(void *ud, json_t *obj, void **out, sv_error *err) {
         r->has_report =
                 json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"),
                                 SV_REPORT_PROGRAMMED) != NULL;
-        _cleanup_json_ json_t *programmed = annotation_json(obj, SV_REPORT_PROGRAMMED);
-        r->failed = annotation_json(obj, SV_REPORT_FAILED);
+        /* Made into a table at once: not kept. */
+        _cleanup_json_ json_t *programmed = annotation_json(obj, SV_REPORT_PROGRAMMED, false);
+        r->failed = annotation_json(obj, SV_REPORT_FAILED, true);
         if (!r->node || !r->renew_time || !programmed || !r->failed ||
             sv_genmap_from_json(programmed, &r->programmed) < 0) {
                 sv_node_report_free(r);
