@@ -12,7 +12,7 @@ APT_PACKAGES=(
 	libjansson-dev libyaml-dev libmnl-dev libnftnl-dev libcmocka-dev
 	libcap-dev
 	cmake ninja-build dpkg-dev libnghttp2-dev zlib1g-dev
-	nftables iproute2 iputils-ping socat haproxy containernetworking-plugins
+	nftables iproute2 iputils-ping socat conntrack haproxy containernetworking-plugins
 	prometheus openssl jq inotify-tools procps psmisc curl ca-certificates python3 iperf3
 )
 

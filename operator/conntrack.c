@@ -204,7 +204,7 @@ int sv_ct_enable_accounting(void) {
         return sv_write_all(fd, "1\n", 2);
 }
 
-/* ---- destroy events ----------------------------------------------------- */
+/* ---- events ------------------------------------------------------------- */
 
 struct sv_ct_events {
         struct mnl_socket *nl;
@@ -246,6 +246,17 @@ sv_ct_events *sv_ct_events_free(sv_ct_events *ev) {
         return NULL;
 }
 
+int sv_ct_events_follow_new(sv_ct_events *ev, bool on) {
+        if (!ev)
+                return -EINVAL;
+        int group = NFNLGRP_CONNTRACK_NEW;
+        if (setsockopt(mnl_socket_get_fd(ev->nl), SOL_NETLINK,
+                       on ? NETLINK_ADD_MEMBERSHIP : NETLINK_DROP_MEMBERSHIP, &group,
+                       sizeof(group)) < 0)
+                return negative_errno();
+        return 0;
+}
+
 int sv_ct_events_fd(const sv_ct_events *ev) {
         return ev ? mnl_socket_get_fd(ev->nl) : -EBADF;
 }
@@ -266,8 +277,8 @@ typedef struct events_walk {
         int delivered;
 } events_walk;
 
-/* One message of a datagram: an entry goes to cb as a destroy event (the
- * group carries nothing else); other types and families are skipped. */
+/* One message of a datagram: an entry goes to cb, a destroy event or a NEW
+ * one as its type says; other types and families are skipped. */
 static int on_event_msg(const void *msg, size_t len, void *data) {
         events_walk *w = data;
         sv_ct_entry e;
@@ -276,7 +287,6 @@ static int on_event_msg(const void *msg, size_t len, void *data) {
                 w->ev->rx.malformed++;
         if (r < 0)
                 return 0;
-        e.destroyed = true;
         w->ev->events++;
         w->delivered++;
         return w->cb(&e, w->userdata);

@@ -13,7 +13,9 @@
  *   - a dump of the whole table (sv_ct_dump), which the operator takes every
  *     few seconds on the socket it already holds for nftables;
  *   - destroy events (sv_ct_events), so that the final counters of a
- *     connection that ends between two dumps are not lost. The socket is
+ *     connection that ends between two dumps are not lost; and, on request,
+ *     new-connection events, so that a quiet node need not be dumped at all
+ *     to learn that a connection started (operator/telemetry.c). The socket is
  *     non-blocking and never asks the kernel to hold a connection back for
  *     it: when its queue overflows, events are lost (counted), never the
  *     node's traffic.
@@ -69,7 +71,7 @@ int sv_ct_dump(sv_nft_ctx *ctx, sv_ct_cb cb, void *userdata);
  * from now on). -errno of writing the sysctl. */
 int sv_ct_enable_accounting(void);
 
-/* ---- destroy events ---------------------------------------------------- */
+/* ---- events ------------------------------------------------------------ */
 
 typedef struct sv_ct_events sv_ct_events;
 
@@ -83,10 +85,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(sv_ct_events *, sv_ct_events_free);
 /* For poll (POLLIN). */
 int sv_ct_events_fd(const sv_ct_events *ev);
 
-/* Reads what is queued, without blocking, and calls cb for each entry (all
- * with destroyed set). Returns the number handed to cb or a negative errno.
- * Stops after SV_CT_READ_MAX datagrams, so a flood cannot hold the caller's
- * loop. */
+/* Also receives the NEW events of connections as they start (on), or stops
+ * (off); a NEW event has no counters. Membership of a netlink group costs a
+ * setsockopt, so a caller may follow new connections only while it has none
+ * to watch. */
+int sv_ct_events_follow_new(sv_ct_events *ev, bool on);
+
+/* Reads what is queued, without blocking, and calls cb for each entry
+ * (destroyed set for a destroy event, unset for a NEW one). Returns the
+ * number handed to cb or a negative errno. Stops after SV_CT_READ_MAX
+ * datagrams, so a flood cannot hold the caller's loop. */
 int sv_ct_events_read(sv_ct_events *ev, sv_ct_cb cb, void *userdata);
 
 typedef struct sv_ct_events_stats {

@@ -232,6 +232,12 @@ int sv_flow_agg_observe(sv_flow_agg *a, const sv_ct_entry *e) {
                 return r;
         uint64_t bytes = e->has_counters ? e->bytes[0] + e->bytes[1] : 0;
         tracked *t = sv_hashmap_get(a->tracked, key);
+        if (t && !e->has_counters && !e->destroyed) {
+                /* A sighting without counters (a NEW event, which may come
+                 * after a dump already showed the entry): nothing to add. */
+                t->dump = a->dump;
+                return 0;
+        }
         if (t && bytes < t->bytes) {
                 /* Counters that went down: another entry under a reused id. */
                 (void)sv_hashmap_remove(a->tracked, key, NULL);

@@ -6,8 +6,9 @@
  * selvedge_l4_bytes_total and selvedge_l4_connections_total{source,destination}.
  *
  * A connection is counted on the node of its client (the lookup decides which
- * connections are ours), once: when it is first seen, in a dump or in its
- * destroy event, it adds one connection and all its bytes (both directions);
+ * connections are ours), once: when it is first seen, in a dump, its NEW event
+ * (no counters yet) or its destroy event, it adds one connection and all its
+ * bytes (both directions);
  * afterwards each dump adds what its bytes grew since the previous one, and
  * its destroy event the rest. The aggregator remembers, per live connection,
  * the kernel's id and the bytes last seen; sv_flow_agg_sweep, after a dump,

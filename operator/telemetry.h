@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The kernel's side of the node's telemetry: policy denials arrive through
  * NFLOG, per-connection byte and connection counts come from connection
- * tracking (a dump every SV_TELEMETRY_READ_MS, and destroy events); both are
+ * tracking (a dump every SV_TELEMETRY_READ_MS while the node's pods have live
+ * connections, destroy events, and NEW events while they have none); both are
  * labelled with workloads and Services from the applied state and exported
  * through the metrics registry. */
 #pragma once
@@ -15,7 +16,7 @@
 #include "operator/metrics.h"
 #include "operator/nflog.h"
 
-#define SV_TELEMETRY_READ_MS 10000 /* how often the conntrack table is dumped */
+#define SV_TELEMETRY_READ_MS 10000 /* how often the conntrack table is dumped, when busy */
 #define SV_TELEMETRY_DENIAL_PAIRS 1024
 
 typedef struct sv_telemetry sv_telemetry;
@@ -47,7 +48,9 @@ int sv_telemetry_drain(sv_telemetry *t, sv_denial_fn fn, void *userdata);
 /* Dumps the conntrack table into the L4 counters now (with the events
  * around it); -EINVAL without flow counters. */
 int sv_telemetry_read_flows(sv_telemetry *t);
-/* Reads the L4 counters when due; returns when they are due next. */
+/* Reads the L4 counters when due; returns when they are due next (INT64_MAX
+ * while the node's pods have no live connection: the events fd wakes the
+ * caller when one starts). */
 int64_t sv_telemetry_tick(sv_telemetry *t, int64_t now_ms, sv_error *err);
 /* The state now applied: the names the next records get. */
 int sv_telemetry_set_state(sv_telemetry *t, const json_t *state);

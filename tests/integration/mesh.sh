@@ -530,7 +530,7 @@ kp1=$(mesh_kube_proxy_hits 1 prod_reviews/http)
 if [ "$kp1" = "$kp0" ]; then t_pass "i: split connections never reached kube-proxy's DNAT (our NAT runs first)"; else
 	t_fail "i: split connections never reached kube-proxy's DNAT" "kube-proxy's reviews rule counted $((kp1 - kp0)) new connections"
 fi
-# The L4 counters of the client's node (conntrack, read every 10 s) see the
+# The L4 counters of the client's node (conntrack: NEW events, dumps) see the
 # same split: connections by backend Service, as the answers came.
 l4() { mesh_metrics "$1" | awk -v s="selvedge_l4_$2_total{source=\"$3\",destination=\"$4\"}" '$1 == s { print $2 }'; }
 l4_seen() { [ "$(l4 1 connections dev/dev-client prod/reviews-v1)" = "$v1" ]; }

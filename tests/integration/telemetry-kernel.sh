@@ -13,13 +13,16 @@
 #    totals per (workload, Service) are the kernel's bytes, through DNAT,
 #    counting only clients of "this node", connections ending between dumps
 #    included, nothing twice.
-# Needs root (network namespaces, nftables) and socat.
+#  - the telemetry's schedule (sv_telemetry_tick, on a clock the test gives):
+#    no dump while no connection of the node's pods lives, a NEW event brings
+#    the dumps back, the end of the last connection ends them.
+# Needs root (network namespaces, nftables), socat and conntrack (the CLI).
 set -u
 # shellcheck source=tests/lib/harness.sh
 . "$(dirname "$0")/../lib/harness.sh"
 
-if [ "$(id -u)" -ne 0 ] || ! command -v socat >/dev/null; then
-	echo "ok 1 - $T_NAME: # SKIP needs root and socat"
+if [ "$(id -u)" -ne 0 ] || ! command -v socat >/dev/null || ! command -v conntrack >/dev/null; then
+	echo "ok 1 - $T_NAME: # SKIP needs root, socat and conntrack"
 	exit 0
 fi
 
@@ -185,6 +188,63 @@ else
 		"nf_conntrack_acct=$(ina sysctl -n net.netfilter.nf_conntrack_acct)"
 fi
 
+# The kernel's bytes of our client's connections to the server, both ways.
+kernel_bytes() {
+	ina "$DRIVER" ct-dump | awk '/ src=(10.199.0.1|fd99::1) / && / server=(10.199.0.2|fd99::2) / {
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+		split(f["bytes"], b, ","); s += b[1] + b[2] } END { print s + 0 }'
+}
+PAIR='source="dev/client",destination="prod/server"'
+metric() { awk -v s="$2" '$1 == "metric" && $2 == s { print $3 }' <<<"$1"; }
+
+# The schedule. No connection yet: the first dump finds none of the node's
+# pods, so the telemetry follows NEW events and dumps once more at once; the
+# second finds none either, and no dump is due any more, however long.
+out=$(agg "tick 0")
+if grep -qx 'due 0' <<<"$out" && [ "$(metric "$out" selvedge_l4_table_reads_total)" = 1 ]; then
+	t_pass "schedule: the first dump finds no connection; a second is due at once"
+else
+	t_fail "schedule: the first dump finds no connection; a second is due at once" "$out"
+fi
+out=$(agg "tick 0")
+if grep -qx 'due never' <<<"$out" && [ "$(metric "$out" selvedge_l4_table_reads_total)" = 2 ]; then
+	t_pass "schedule: after the second, the node is quiet: no dump due"
+else
+	t_fail "schedule: after the second, the node is quiet: no dump due" "$out"
+fi
+out=$(agg "tick 100000")
+if grep -qx 'due never' <<<"$out" && [ "$(metric "$out" selvedge_l4_table_reads_total)" = 2 ]; then
+	t_pass "schedule: 100 s later, still no dump"
+else
+	t_fail "schedule: 100 s later, still no dump" "$out"
+fi
+# A connection of the node's pod starts and stays open: its NEW event counts
+# it and brings the dumps back, every 10 s while it lives.
+ina socat -u SYSTEM:'head -c 2000 /dev/zero; sleep 60' TCP4:10.199.0.2:8080,sourceport=40010 \
+	>/dev/null 2>&1 &
+LONG_PID=$!
+PIDS+=("$LONG_PID")
+long_sent() { [ "$(kernel_bytes)" -gt 2000 ]; }
+wait_for 5 long_sent
+out=$(agg drain)
+if [ "$(metric "$out" "selvedge_l4_connections_total{$PAIR}")" = 1 ] &&
+	[ "$(metric "$out" selvedge_l4_table_reads_total)" = 2 ]; then
+	t_pass "schedule: the NEW event counts the connection, without a dump"
+else
+	t_fail "schedule: the NEW event counts the connection, without a dump" "$out"
+fi
+out=$(agg "tick 100000")
+check_output "schedule: and makes a dump due in 10 s" '^due 110000$' echo "$out"
+expect_b=$(kernel_bytes)
+out=$(agg "tick 110000")
+if grep -qx 'due 120000' <<<"$out" && [ "$(metric "$out" selvedge_l4_table_reads_total)" = 3 ] &&
+	[ "$(metric "$out" "selvedge_l4_bytes_total{$PAIR}")" = "$expect_b" ]; then
+	t_pass "schedule: the dump reads its $expect_b bytes; the next is due 10 s later"
+else
+	t_fail "schedule: the dump reads its $expect_b bytes; the next is due 10 s later" "$out"
+fi
+kill "$LONG_PID"
+
 # send BYTES ADDRESS: BYTES of zeros over one connection.
 send() { head -c "$1" /dev/zero | ina socat -u - "$2"; }
 for p in 40011 40012 40013; do send 10000 "TCP4:10.96.0.10:80,sourceport=$p"; done
@@ -222,19 +282,12 @@ check_output "the UDP datagram: 20 + 8 + 6 bytes one way" \
 	'^entry family=4 proto=17 src=10.199.0.1 dst=10.199.0.2 sport=40015 dport=5353 server=10.199.0.2 sport_r=5353 counters=1 packets=1,0 bytes=34,0$' \
 	ina "$DRIVER" ct-dump
 
-# The kernel's bytes of our client's connections to the server, both ways.
-kernel_bytes() {
-	ina "$DRIVER" ct-dump | awk '/ src=(10.199.0.1|fd99::1) / && / server=(10.199.0.2|fd99::2) / {
-		for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
-		split(f["bytes"], b, ","); s += b[1] + b[2] } END { print s + 0 }'
-}
-PAIR='source="dev/client",destination="prod/server"'
 expect_b=$(kernel_bytes)
 out=$(agg read)
 check_output "a read: the pair's bytes are the kernel's ($expect_b), through DNAT" \
 	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
-check_output "and 5 connections (3 DNATed, 1 IPv6, 1 UDP)" \
-	"^metric selvedge_l4_connections_total\\{$PAIR\\} 5\$" echo "$out"
+check_output "and 6 connections (the long one, 3 DNATed, 1 IPv6, 1 UDP)" \
+	"^metric selvedge_l4_connections_total\\{$PAIR\\} 6\$" echo "$out"
 if grep -q 'source="prod/server"' <<<"$out"; then
 	t_fail "a connection whose client is not on this node is not counted here" "$out"
 else
@@ -271,12 +324,30 @@ expect_b=$((expect_b + ended_b))
 out=$(agg drain)
 check_output "the events alone count them: +$ended_b bytes" \
 	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
-check_output "and 2 connections" "^metric selvedge_l4_connections_total\\{$PAIR\\} 7\$" echo "$out"
+check_output "and 2 connections" "^metric selvedge_l4_connections_total\\{$PAIR\\} 8\$" echo "$out"
 out=$(agg read)
 check_output "the next dump counts nothing twice" \
 	"^metric selvedge_l4_bytes_total\\{$PAIR\\} $expect_b\$" echo "$out"
 check_output "and no connection was lost to a missed event" \
 	'^metric selvedge_l4_connections_vanished_total 0$' echo "$out"
+# The schedule again: once the last connection is gone (the table flushed:
+# their destroy events), a dump finds none, the next comes at once, and the
+# node is quiet again.
+ina conntrack -F >/dev/null 2>&1
+out=$(agg "tick 200000")
+reads=$(metric "$out" selvedge_l4_table_reads_total)
+if grep -qx 'due 200000' <<<"$out" && [ "$(metric "$out" "selvedge_l4_bytes_total{$PAIR}")" = "$expect_b" ]; then
+	t_pass "schedule: the table flushed, a dump finds no connection; a second is due at once"
+else
+	t_fail "schedule: the table flushed, a dump finds no connection; a second is due at once" "$out"
+fi
+out=$(agg "tick 200000")
+if grep -qx 'due never' <<<"$out" && [ "$(metric "$out" selvedge_l4_table_reads_total)" = $((reads + 1)) ] &&
+	[ "$(metric "$out" selvedge_l4_connections_vanished_total)" = 0 ]; then
+	t_pass "schedule: quiet again, nothing lost"
+else
+	t_fail "schedule: quiet again, nothing lost" "$out"
+fi
 agg_pid=$AGG_PID
 eval "exec ${AGG[1]}>&-"
 if wait "$agg_pid"; then

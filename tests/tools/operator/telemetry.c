@@ -15,9 +15,11 @@
  *   telemetry agg STATE.json NFLOG_GROUP
  *       the operator's telemetry (operator/telemetry.c) with the names of a
  *       saved state: turns accounting on, prints "ready"; then for each line
- *       "read" (dump, with the events around it) or "drain" (events only) on
- *       stdin, prints the selvedge_l4_ metric lines, then "end". */
+ *       "read" (dump, with the events around it), "drain" (events only) or
+ *       "tick MS" (the operator's schedule at time MS: prints "due MS" or "due
+ *       never") on stdin, prints the selvedge_l4_ metric lines, then "end". */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,11 +210,21 @@ static int cmd_agg(char **argv) {
         fflush(stdout);
         char line[64];
         while (fgets(line, sizeof(line), stdin)) {
+                int64_t now;
                 if (strcmp(line, "read\n") == 0)
                         r = sv_telemetry_read_flows(t);
                 else if (strcmp(line, "drain\n") == 0)
                         r = sv_telemetry_drain(t, NULL, NULL);
-                else
+                else if (sscanf(line, "tick %" SCNd64, &now) == 1) {
+                        /* The operator's schedule, on the clock the caller gives. */
+                        sv_error terr = SV_ERROR_INIT;
+                        int64_t due = sv_telemetry_tick(t, now, &terr);
+                        r = sv_error_is_set(&terr) ? -terr.errnum : 0;
+                        if (due == INT64_MAX)
+                                printf("due never\n");
+                        else
+                                printf("due %" PRId64 "\n", due);
+                } else
                         continue;
                 if (r < 0)
                         printf("error %s\n", strerror(-r));

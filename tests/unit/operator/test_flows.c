@@ -184,6 +184,56 @@ static void destroy_events_add_the_rest(void **state) {
         assert_int_equal(t.connections, 3);
 }
 
+/* A NEW event: the connection as it starts, without counters. */
+static sv_ct_entry started(sv_ct_entry e) {
+        e.has_counters = false;
+        e.bytes[0] = e.bytes[1] = e.packets[0] = e.packets[1] = 0;
+        return e;
+}
+
+static void new_events_count_a_connection_once(void **state) {
+        _cleanup_flow_agg_ sv_flow_agg *a = NULL;
+        sv_flow_agg_config cfg = {.lookup = lookup};
+        assert_int_equal(sv_flow_agg_new(&cfg, &a), 0);
+
+        sv_ct_entry c1 = conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 500);
+        observe(a, started(c1));
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.connections, 1);
+        assert_int_equal(t.bytes, 0);
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 1);
+
+        /* The dump then shows its bytes. */
+        observe(a, c1);
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.connections, 1);
+        assert_int_equal(t.bytes, 500);
+
+        /* A dump may show a connection before its NEW event arrives: the
+         * late event is no new connection and takes no bytes back. */
+        sv_ct_entry c2 = conn(2, "10.0.0.1", 40002, "10.42.0.5", 80, 300);
+        observe(a, c1);
+        observe(a, c2);
+        observe(a, started(c2));
+        assert_int_equal(sv_flow_agg_sweep(a), 0);
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.connections, 2);
+        assert_int_equal(t.bytes, 800);
+
+        /* Their ends add the rest. */
+        observe(a, ended(c1, 900));
+        observe(a, ended(c2, 300));
+        t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.connections, 2);
+        assert_int_equal(t.bytes, 1200);
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, 0);
+        assert_int_equal(st.vanished, 0);
+}
+
 static void sweeps_forget_the_vanished(void **state) {
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup};
@@ -388,6 +438,7 @@ int main(void) {
                 cmocka_unit_test(flow_of_an_entry),
                 cmocka_unit_test(dumps_add_what_grew),
                 cmocka_unit_test(destroy_events_add_the_rest),
+                cmocka_unit_test(new_events_count_a_connection_once),
                 cmocka_unit_test(sweeps_forget_the_vanished),
                 cmocka_unit_test(reused_ids_are_new_connections),
                 cmocka_unit_test(not_ours_and_no_accounting),
