@@ -348,10 +348,15 @@ static int list(sv_informer *inf, long *retry_after, sv_error *err) {
                 const char *next = json_string_value(json_object_get(meta, "continue"));
                 free(cont);
                 cont = NULL;
-                if (!next || !*next)
-                        break;
-                if (sv_kube_escape(next, &cont) < 0)
+                bool more = next && *next;
+                if (more && sv_kube_escape(next, &cont) < 0)
                         return -ENOMEM;
+                json_decref(TAKE_PTR(body));
+                atomic_fetch_add(&inf->stats.list_pages, 1);
+                if (inf->ops.page_done)
+                        inf->ops.page_done(inf->userdata);
+                if (!more)
+                        break;
         }
         int r = sweep(inf);
         if (r < 0)

@@ -44,6 +44,11 @@ typedef struct sv_informer_ops {
          * is freed and no change is reported: a pod's status updates, most
          * of its events, change nothing its item keeps. May be NULL. */
         bool (*same)(const void *old_item, const void *new_item);
+        /* A list page is in the cache and its JSON freed. A caller whose
+         * allocator keeps freed pages a while (the operator's) can hand them
+         * back here: a list's pages come faster than that while, and would
+         * pile up. May be NULL. */
+        void (*page_done)(void *userdata);
 } sv_informer_ops;
 
 typedef struct sv_informer_config {
@@ -63,6 +68,7 @@ typedef struct sv_informer_stats {
         _Atomic uint64_t watch_starts;   /* watch requests made */
         _Atomic uint64_t watch_restarts; /* watches resumed after a failure or idle */
         _Atomic uint64_t lists;          /* completed full lists (the first included) */
+        _Atomic uint64_t list_pages;     /* list pages cached */
         _Atomic uint64_t errors;         /* failed requests and undecodable events */
         _Atomic uint64_t bytes;          /* watch body bytes received */
         _Atomic uint64_t objects;        /* items in the cache */

@@ -37,6 +37,26 @@ kubectl create namespace "$PREFIX-b" >/dev/null
 start a
 A=$!
 check "operator A synced" wait_for 30 grep -q 'caches synced' "$WORK/a.log"
+metrics_a() { curl -sf "http://127.0.0.1:$(grep -o 'metrics_port=[0-9]*' "$WORK/a.log" | head -1 | cut -d= -f2)/metrics"; }
+# Lists come in pages of 250 (the operator hands each page's memory back):
+# the 600 pods (none on A's node) take three, and no cache holds more than
+# its pages.
+list_pages() {
+	metrics_a | awk -F'[{}" ]+' '
+		/^selvedge_operator_list_pages_total\{/ { p[$3] = $NF }
+		/^selvedge_operator_cache_objects\{/ { o[$3] = $NF }
+		END { for (r in p) print r, p[r], o[r] + 0 }'
+}
+# The metrics are exported after the first compile.
+pods_paged() { list_pages | grep -q '^pods_remote [1-9]'; }
+wait_for 10 pods_paged
+pages=$(list_pages)
+if awk '$1 == "pods_remote" && $2 >= 3 { pods = 1 } $2 < 1 || $3 > 250 * $2 { bad = 1 }
+	END { exit !(pods && !bad && NR >= 8) }' <<<"$pages"; then
+	t_pass "lists are paged: $(tr '\n' ';' <<<"$pages")"
+else
+	t_fail "lists are paged (resource, pages, objects)" "$pages"
+fi
 ns=$PREFIX-0
 check "A compiled pol-0" wait_for 30 gen pol-0 1
 check "pol-0 and pol-3 changed" kubectl -n "$ns" patch servicepolicy pol-0 pol-3 --type=merge \
