@@ -191,6 +191,17 @@ static sv_ct_entry started(sv_ct_entry e) {
         return e;
 }
 
+/* w-1's totals towards svc-80, and the connections remembered. */
+static void expect_w1(const sv_flow_agg *a, uint64_t connections, uint64_t bytes, size_t tracked) {
+        struct find t = total(a, "w-1", "svc-80");
+        assert_int_equal(t.connections, connections);
+        assert_int_equal(t.bytes, bytes);
+        sv_flow_agg_stats st;
+        sv_flow_agg_get_stats(a, &st);
+        assert_int_equal(st.tracked, tracked);
+        assert_int_equal(st.vanished, 0);
+}
+
 static void new_events_count_a_connection_once(void **state) {
         _cleanup_flow_agg_ sv_flow_agg *a = NULL;
         sv_flow_agg_config cfg = {.lookup = lookup};
@@ -198,19 +209,12 @@ static void new_events_count_a_connection_once(void **state) {
 
         sv_ct_entry c1 = conn(1, "10.0.0.1", 40001, "10.42.0.5", 80, 500);
         observe(a, started(c1));
-        struct find t = total(a, "w-1", "svc-80");
-        assert_int_equal(t.connections, 1);
-        assert_int_equal(t.bytes, 0);
-        sv_flow_agg_stats st;
-        sv_flow_agg_get_stats(a, &st);
-        assert_int_equal(st.tracked, 1);
+        expect_w1(a, 1, 0, 1);
 
         /* The dump then shows its bytes. */
         observe(a, c1);
         assert_int_equal(sv_flow_agg_sweep(a), 0);
-        t = total(a, "w-1", "svc-80");
-        assert_int_equal(t.connections, 1);
-        assert_int_equal(t.bytes, 500);
+        expect_w1(a, 1, 500, 1);
 
         /* A dump may show a connection before its NEW event arrives: the
          * late event is no new connection and takes no bytes back. */
@@ -219,19 +223,12 @@ static void new_events_count_a_connection_once(void **state) {
         observe(a, c2);
         observe(a, started(c2));
         assert_int_equal(sv_flow_agg_sweep(a), 0);
-        t = total(a, "w-1", "svc-80");
-        assert_int_equal(t.connections, 2);
-        assert_int_equal(t.bytes, 800);
+        expect_w1(a, 2, 800, 2);
 
         /* Their ends add the rest. */
         observe(a, ended(c1, 900));
         observe(a, ended(c2, 300));
-        t = total(a, "w-1", "svc-80");
-        assert_int_equal(t.connections, 2);
-        assert_int_equal(t.bytes, 1200);
-        sv_flow_agg_get_stats(a, &st);
-        assert_int_equal(st.tracked, 0);
-        assert_int_equal(st.vanished, 0);
+        expect_w1(a, 2, 1200, 0);
 }
 
 static void sweeps_forget_the_vanished(void **state) {
