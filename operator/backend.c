@@ -188,16 +188,31 @@ static int state_path(const char *dir, char *buf, size_t size) {
         return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err) {
+int sv_state_file_open(const char *dir, sv_atomic_file *f, sv_error *err) {
         char path[4096];
         if (state_path(dir, path, sizeof(path)) < 0)
                 return sv_errorf(err, -ENAMETOOLONG, SV_CODE_INVALID_CONFIG, "state dir too long");
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return sv_errorf(err, -errno, SV_CODE_IO, "creating %s: %m", dir);
-        int r = sv_write_file_atomic(path, text, len, 0600);
+        int r = sv_atomic_file_open(f, path);
         if (r < 0)
                 return sv_errorf(err, r, SV_CODE_IO, "writing %s: %s", path, strerror(-r));
         return 0;
+}
+
+int sv_state_file_commit(sv_atomic_file *f, sv_error *err) {
+        int r = sv_atomic_file_commit(f, 0600);
+        if (r < 0)
+                return sv_errorf(err, r, SV_CODE_IO, "writing %s: %s", f->path, strerror(-r));
+        return 0;
+}
+
+int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err) {
+        _cleanup_(sv_atomic_file_abort) sv_atomic_file f = SV_ATOMIC_FILE_INIT;
+        int r = sv_state_file_open(dir, &f, err);
+        if (r >= 0 && (r = sv_atomic_file_write(&f, text, len)) < 0)
+                return sv_errorf(err, r, SV_CODE_IO, "writing %s: %s", f.path, strerror(-r));
+        return r < 0 ? r : sv_state_file_commit(&f, err);
 }
 
 /* Version 1 (before 7 Dec 2026) had identities as {IP: identity} and

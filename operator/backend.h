@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "base/error.h"
+#include "base/fileio.h"
 #include "operator/render.h"
 
 typedef struct sv_backend sv_backend;
@@ -50,6 +51,10 @@ const sv_ruleset *sv_backend_ruleset(const sv_backend *b);
  * server is unreachable comes back to it: written atomically (temp file,
  * fsync, rename), read back whole and checked. */
 int sv_state_save(const char *dir, const char *text, size_t len, sv_error *err);
+/* The same written as it is made: a new state file in dir, opened in f
+ * (SV_ATOMIC_FILE_INIT), to be put in place with sv_state_file_commit. */
+int sv_state_file_open(const char *dir, sv_atomic_file *f, sv_error *err);
+int sv_state_file_commit(sv_atomic_file *f, sv_error *err);
 int sv_state_load(const char *dir, json_t **out, sv_error *err);
 /* The state file's text: parsed, a version-1 state converted, any other
  * version refused (-EPROTO). */

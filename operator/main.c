@@ -640,17 +640,64 @@ static int backend_apply(op *x, const json_t *state, const char *text, sv_error 
         return 0;
 }
 
-/* A state other than the applied one is in the data plane: counted, named
- * for telemetry and persisted. digest is text's (digest_of). */
-static void state_applied(op *x, const json_t *state, const char *text, state_digest digest) {
+/* A state other than the applied one is in the data plane (and persisted):
+ * counted and named for telemetry. digest is its text's (digest_of). */
+static void note_applied(op *x, const json_t *state, state_digest digest) {
         sv_metric_inc(x->m_applies);
         sv_metric_set(x->m_state_bytes, (double)digest.len);
         if (x->telemetry && sv_telemetry_set_state(x->telemetry, state) < 0)
                 sv_log(SV_LOG_WARN, "telemetry names not updated", "error", "out of memory", NULL);
+        x->applied = digest;
+}
+
+static void state_applied(op *x, const json_t *state, const char *text, state_digest digest) {
         sv_error save_err = SV_ERROR_INIT;
         if (sv_state_save(x->o.state_dir, text, digest.len, &save_err) < 0)
                 sv_log(SV_LOG_WARN, "persisting the state failed", "error", save_err.message, NULL);
-        x->applied = digest;
+        note_applied(x, state, digest);
+}
+
+/* The state's dump as jansson writes it, never held whole (2 MB at 10,000
+ * pods, at the top of a compile's peak): hashed for the digest and written
+ * into a new state file, which is put in place only if the state changed. */
+typedef struct state_stream {
+        sv_siphash hash;
+        size_t len;
+        sv_atomic_file file;
+        sv_error error; /* the file's first failure: the digest is made anyway */
+} state_stream;
+
+static int stream_chunk(const char *buf, size_t size, void *data) {
+        state_stream *s = data;
+        sv_siphash_update(&s->hash, buf, size);
+        s->len += size;
+        int r = sv_error_is_set(&s->error) ? 0 : sv_atomic_file_write(&s->file, buf, size);
+        if (r < 0)
+                sv_errorf(&s->error, r, SV_CODE_IO, "writing %s: %s", s->file.path, strerror(-r));
+        return 0;
+}
+
+/* What state_applied does for a backend that did not want the text. */
+static int persist_streamed(op *x, const json_t *state) {
+        state_stream *s = malloc(sizeof(*s)); /* two paths: 8 KB */
+        if (!s)
+                return -ENOMEM;
+        *s = (state_stream){.file = SV_ATOMIC_FILE_INIT, .error = SV_ERROR_INIT};
+        sv_siphash_init(&s->hash, x->digest_key);
+        (void)sv_state_file_open(x->o.state_dir, &s->file, &s->error);
+        int r = json_dump_callback(state, stream_chunk, s, JSON_COMPACT | JSON_SORT_KEYS);
+        state_digest digest = {.len = s->len, .hash = sv_siphash_final(&s->hash)};
+        if (r == 0 && !same_digest(digest, x->applied)) {
+                if (!sv_error_is_set(&s->error))
+                        (void)sv_state_file_commit(&s->file, &s->error);
+                if (sv_error_is_set(&s->error))
+                        sv_log(SV_LOG_WARN, "persisting the state failed", "error",
+                               s->error.message, NULL);
+                note_applied(x, state, digest);
+        }
+        sv_atomic_file_abort(&s->file);
+        free(s);
+        return r < 0 ? -ENOMEM : 0;
 }
 
 static void restore_state(op *x) {
@@ -768,12 +815,9 @@ static int compile_and_apply_once(op *x) {
         sv_hashmap_free_with(x->verdicts, free);
         x->verdicts = texts;
         x->status_dirty = true;
-        if (r == 0 && !text_first) {
-                if (!(text = dump_state(state)))
-                        return -ENOMEM;
-                digest = digest_of(x, text);
-        }
-        if (r == 0 && !same_digest(digest, x->applied))
+        if (r == 0 && !text_first && persist_streamed(x, state) < 0)
+                return -ENOMEM;
+        if (r == 0 && text_first && !same_digest(digest, x->applied))
                 state_applied(x, state, text, digest);
         if (r < 0) {
                 sv_log(SV_LOG_ERROR, "applying the state failed", "backend",

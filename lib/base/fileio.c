@@ -95,26 +95,64 @@ static int fsync_parent_dir(const char *path) {
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
 
-int sv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
-        char tmp[PATH_MAX];
-        int n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-        if (n < 0 || (size_t)n >= sizeof(tmp))
+int sv_atomic_file_open(sv_atomic_file *f, const char *path) {
+        if (!f || !path || f->fd >= 0)
+                return -EINVAL;
+        size_t n = strlen(path);
+        if (n >= sizeof(f->path))
                 return -ENAMETOOLONG;
-
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        char tmp[PATH_MAX];
+        int k = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+        if (k < 0 || (size_t)k >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
+        f->fd = fd;
+        memcpy(f->path, path, n + 1);
+        memcpy(f->tmp, tmp, (size_t)k + 1);
+        return 0;
+}
 
-        int r = sv_write_all(fd, data, len);
-        if (r >= 0 && fchmod(fd, mode) < 0)
+int sv_atomic_file_write(sv_atomic_file *f, const void *data, size_t len) {
+        if (!f || f->fd < 0)
+                return -EBADF;
+        return sv_write_all(f->fd, data, len);
+}
+
+int sv_atomic_file_commit(sv_atomic_file *f, mode_t mode) {
+        if (!f || f->fd < 0)
+                return -EBADF;
+        int r = 0;
+        if (fchmod(f->fd, mode) < 0 || fsync(f->fd) < 0)
                 r = negative_errno();
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && rename(f->tmp, f->path) < 0)
                 r = negative_errno();
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                (void)unlink(tmp);
-                return r;
-        }
-        return fsync_parent_dir(path);
+        if (r < 0)
+                return r; /* the temporary goes with sv_atomic_file_abort */
+        f->tmp[0] = '\0';
+        (void)close(f->fd);
+        f->fd = -1;
+        return fsync_parent_dir(f->path);
+}
+
+void sv_atomic_file_abort(sv_atomic_file *f) {
+        if (!f)
+                return;
+        if (f->fd >= 0)
+                (void)close(f->fd);
+        f->fd = -1;
+        if (f->tmp[0])
+                (void)unlink(f->tmp);
+        f->tmp[0] = '\0';
+}
+
+int sv_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode) {
+        _cleanup_(sv_atomic_file_abort) sv_atomic_file f = SV_ATOMIC_FILE_INIT;
+        int r = sv_atomic_file_open(&f, path);
+        if (r >= 0)
+                r = sv_atomic_file_write(&f, data, len);
+        if (r >= 0)
+                r = sv_atomic_file_commit(&f, mode);
+        return r;
 }

@@ -679,8 +679,20 @@ for n in 1 2; do
 	check "j: n$n: no pod or Service left in the operator's table" wait_for 10 no_elements "$n"
 	check_output "j: n$n: no guard chain left" '^0$' guard_chains "$n"
 	check_output "j: n$n: no CNI record left" '^0$' cni_records "$n"
+	applied_bytes=$(mesh_metrics "$n" | awk '$1 == "selvedge_operator_state_bytes" { print $2 }')
 	if mesh_operator_stop "$n"; then t_pass "j: operator on n$n stops cleanly (exit 0)"; else
 		t_fail "j: operator on n$n stops cleanly (exit 0)"
+	fi
+	# The state is written to disk as it is dumped (never held whole): the
+	# file is the last applied state, whole, and no temporary is left.
+	state_files=$(find "$MESH_DIR/n$n/state" -type f | tr '\n' ' ')
+	if [ "$state_files" = "$MESH_DIR/n$n/state/state.json " ] &&
+		[ "$(stat -c %s "$MESH_DIR/n$n/state/state.json")" = "$applied_bytes" ] &&
+		jq -e '.version == 2 and (.localPods | length) == 0' "$MESH_DIR/n$n/state/state.json" >/dev/null; then
+		t_pass "j: n$n: the persisted state is the last applied one ($applied_bytes bytes, no pod), no temporary left"
+	else
+		t_fail "j: n$n: the persisted state is the last applied one" "files: $state_files" \
+			"metric: $applied_bytes bytes" "$(head -c 300 "$MESH_DIR/n$n/state/state.json")"
 	fi
 done
 for n in 1 2; do

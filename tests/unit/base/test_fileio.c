@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -76,6 +77,61 @@ static void missing_file_and_no_temp_left(void **state) {
         assert_int_equal(sv_write_file_atomic(path, "x", 1, 0644), -ENOENT);
 }
 
+/* Files in the test's directory. */
+static int entries(void **state) {
+        DIR *d = opendir((char *)*state);
+        assert_non_null(d);
+        int n = 0;
+        for (struct dirent *e; (e = readdir(d));)
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+static void atomic_file_in_steps(void **state) {
+        char path[PATH_MAX];
+        path_in(state, "state.json", path, sizeof(path));
+        assert_int_equal(sv_write_file_atomic(path, "old", 3, 0600), 0);
+
+        /* Aborted: the old content stays, no temporary is left. */
+        {
+                _cleanup_(sv_atomic_file_abort) sv_atomic_file f = SV_ATOMIC_FILE_INIT;
+                assert_int_equal(sv_atomic_file_open(&f, path), 0);
+                assert_int_equal(sv_atomic_file_write(&f, "new", 3), 0);
+                assert_int_equal(entries(state), 2);
+        }
+        assert_int_equal(entries(state), 1);
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        assert_int_equal(sv_read_file_capped(path, 64, &buf, &len), 0);
+        assert_string_equal(buf, "old");
+
+        /* Written in pieces and committed: the new content, whole. */
+        _cleanup_(sv_atomic_file_abort) sv_atomic_file f = SV_ATOMIC_FILE_INIT;
+        assert_int_equal(sv_atomic_file_open(&f, path), 0);
+        assert_int_equal(sv_atomic_file_open(&f, path), -EINVAL); /* already open */
+        assert_int_equal(sv_atomic_file_write(&f, "{\"a\":", 5), 0);
+        assert_int_equal(sv_atomic_file_write(&f, "1}", 2), 0);
+        assert_int_equal(sv_atomic_file_commit(&f, 0640), 0);
+        free(buf);
+        buf = NULL;
+        assert_int_equal(sv_read_file_capped(path, 64, &buf, &len), 0);
+        assert_string_equal(buf, "{\"a\":1}");
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0640);
+        /* Done: nothing more goes in, and the abort at the end removes nothing. */
+        assert_int_equal(sv_atomic_file_write(&f, "x", 1), -EBADF);
+        assert_int_equal(sv_atomic_file_commit(&f, 0600), -EBADF);
+        sv_atomic_file_abort(&f);
+        assert_int_equal(entries(state), 1);
+
+        /* Never opened: abort is a no-op. */
+        sv_atomic_file none = SV_ATOMIC_FILE_INIT;
+        sv_atomic_file_abort(&none);
+        sv_atomic_file_abort(NULL);
+}
+
 static void write_all_to_pipe(void **state) {
         int fds[2];
         assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
@@ -97,6 +153,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(read_large_file_grows, sv_test_dir_make,
                                                 sv_test_dir_remove),
                 cmocka_unit_test_setup_teardown(missing_file_and_no_temp_left, sv_test_dir_make,
+                                                sv_test_dir_remove),
+                cmocka_unit_test_setup_teardown(atomic_file_in_steps, sv_test_dir_make,
                                                 sv_test_dir_remove),
                 cmocka_unit_test(write_all_to_pipe),
         };
