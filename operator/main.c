@@ -660,32 +660,52 @@ static void state_applied(op *x, const json_t *state, const char *text, state_di
 /* The state's dump as jansson writes it, never held whole (2 MB at 10,000
  * pods, at the top of a compile's peak): hashed for the digest and written
  * into a new state file, which is put in place only if the state changed. */
+#define STATE_STREAM_BUF (64 * 1024) /* jansson hands over a token at a time */
+
 typedef struct state_stream {
         sv_siphash hash;
         size_t len;
         sv_atomic_file file;
         sv_error error; /* the file's first failure: the digest is made anyway */
+        size_t used;
+        char buf[STATE_STREAM_BUF];
 } state_stream;
+
+static void stream_flush(state_stream *s) {
+        int r = sv_error_is_set(&s->error) ? 0 : sv_atomic_file_write(&s->file, s->buf, s->used);
+        if (r < 0)
+                sv_errorf(&s->error, r, SV_CODE_IO, "writing %s: %s", s->file.path, strerror(-r));
+        s->used = 0;
+}
 
 static int stream_chunk(const char *buf, size_t size, void *data) {
         state_stream *s = data;
         sv_siphash_update(&s->hash, buf, size);
         s->len += size;
-        int r = sv_error_is_set(&s->error) ? 0 : sv_atomic_file_write(&s->file, buf, size);
-        if (r < 0)
-                sv_errorf(&s->error, r, SV_CODE_IO, "writing %s: %s", s->file.path, strerror(-r));
+        while (size > 0) {
+                size_t room = sizeof(s->buf) - s->used, n = size < room ? size : room;
+                memcpy(s->buf + s->used, buf, n);
+                s->used += n;
+                buf += n;
+                size -= n;
+                if (s->used == sizeof(s->buf))
+                        stream_flush(s);
+        }
         return 0;
 }
 
 /* What state_applied does for a backend that did not want the text. */
 static int persist_streamed(op *x, const json_t *state) {
-        state_stream *s = malloc(sizeof(*s)); /* two paths: 8 KB */
+        state_stream *s = malloc(sizeof(*s)); /* two paths and the buffer: 72 KB */
         if (!s)
                 return -ENOMEM;
-        *s = (state_stream){.file = SV_ATOMIC_FILE_INIT, .error = SV_ERROR_INIT};
+        s->len = s->used = 0;
+        s->file = (sv_atomic_file)SV_ATOMIC_FILE_INIT;
+        s->error = (sv_error)SV_ERROR_INIT;
         sv_siphash_init(&s->hash, x->digest_key);
         (void)sv_state_file_open(x->o.state_dir, &s->file, &s->error);
         int r = json_dump_callback(state, stream_chunk, s, JSON_COMPACT | JSON_SORT_KEYS);
+        stream_flush(s);
         state_digest digest = {.len = s->len, .hash = sv_siphash_final(&s->hash)};
         if (r == 0 && !same_digest(digest, x->applied)) {
                 if (!sv_error_is_set(&s->error))
