@@ -600,19 +600,14 @@ static bool same_digest(state_digest a, state_digest b) {
         return a.len == b.len && a.hash == b.hash;
 }
 
-/* Measured first, then written into a block of its size: json_dumps grows
- * its buffer by doubling and then copies it, ~3 times the text (2 MB at
- * 10,000 pods) resident at once, at the top of the compile's peak. */
+/* How the state is dumped, as a string or streamed (persist_streamed): the
+ * digests of both must agree. */
+#define STATE_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+
+/* For the record backend, which writes the text, and the restore at start;
+ * the other backends' compiles stream it (persist_streamed). */
 static char *dump_state(const json_t *state) {
-        const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
-        size_t len = json_dumpb(state, NULL, 0, flags);
-        if (len == 0)
-                return NULL;
-        _cleanup_free_ char *text = malloc(len + 1);
-        if (!text || json_dumpb(state, text, len, flags) != len)
-                return NULL;
-        text[len] = '\0';
-        return TAKE_PTR(text);
+        return json_dumps(state, STATE_DUMP_FLAGS);
 }
 
 /* Makes the data plane match state; text is state's dump, or NULL for a
@@ -704,7 +699,7 @@ static int persist_streamed(op *x, const json_t *state) {
         s->error = (sv_error)SV_ERROR_INIT;
         sv_siphash_init(&s->hash, x->digest_key);
         (void)sv_state_file_open(x->o.state_dir, &s->file, &s->error);
-        int r = json_dump_callback(state, stream_chunk, s, JSON_COMPACT | JSON_SORT_KEYS);
+        int r = json_dump_callback(state, stream_chunk, s, STATE_DUMP_FLAGS);
         stream_flush(s);
         state_digest digest = {.len = s->len, .hash = sv_siphash_final(&s->hash)};
         if (r == 0 && !same_digest(digest, x->applied)) {
